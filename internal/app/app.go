@@ -1,0 +1,118 @@
+// Package app wires Fiscus together from a Config: database, migrations,
+// services, background workers and the HTTP server. cmd/fiscus and the
+// end-to-end tests both boot the real process through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/fiscus/fiscus/internal/config"
+	"github.com/fiscus/fiscus/internal/httpapi"
+	"github.com/fiscus/fiscus/internal/store"
+)
+
+// App is one running Fiscus process.
+type App struct {
+	cfg    config.Config
+	db     *store.DB
+	log    *slog.Logger
+	server *httpapi.Server
+	now    func() time.Time
+
+	// workers run in the background while the app serves; each returns when
+	// its context is cancelled (after the HTTP server has drained).
+	workers []func(context.Context) error
+}
+
+// Options are optional dependencies, mainly for tests.
+type Options struct {
+	Version string
+	Now     func() time.Time // nil: time.Now
+}
+
+// New opens the database, migrates it if configured to, and builds the
+// services and the HTTP server. The Config must have a resolved secret.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) (*App, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: cfg.DBMaxConns, TxMaxAttempts: cfg.DBTxMaxAttempts})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, db: db, log: log, now: opt.Now}
+	if cfg.MigrateOnStart {
+		n, err := db.MigrateUp(ctx)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		if n > 0 {
+			log.Info("applied migrations", "count", n)
+		}
+	} else if cur, err := db.MigrationsCurrent(ctx); err != nil || !cur {
+		db.Close()
+		if err == nil {
+			err = errors.New("the database schema is not current: run `fiscus migrate up` or set MIGRATE_ON_START=true")
+		}
+		return nil, err
+	}
+	a.server = httpapi.New(httpapi.Deps{
+		Config:  cfg,
+		DB:      db,
+		Logger:  log,
+		Version: opt.Version,
+		Now:     opt.Now,
+	})
+	return a, nil
+}
+
+// Handler returns the HTTP handler (for in-process tests).
+func (a *App) Handler() http.Handler { return a.server.Handler() }
+
+// Server returns the HTTP server (for route and spec tests).
+func (a *App) Server() *httpapi.Server { return a.server }
+
+// DB returns the database.
+func (a *App) DB() *store.DB { return a.db }
+
+// Run serves on ln and runs the background workers until ctx is cancelled,
+// then drains in-flight requests, stops the workers and returns.
+func (a *App) Run(ctx context.Context, ln net.Listener) error {
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorkers()
+	var wg sync.WaitGroup
+	werrs := make(chan error, len(a.workers))
+	for _, w := range a.workers {
+		wg.Go(func() {
+			if err := w(wctx); err != nil && !errors.Is(err, context.Canceled) {
+				werrs <- err
+			}
+		})
+	}
+	err := httpapi.Serve(ctx, ln, a.server.Handler(), httpapi.ServeOptions{
+		TLSCertFile:     a.cfg.TLSCertFile,
+		TLSKeyFile:      a.cfg.TLSKeyFile,
+		RequestTimeout:  a.cfg.RequestTimeout,
+		ShutdownTimeout: a.cfg.ShutdownTimeout,
+		Logger:          a.log,
+	})
+	// Requests are drained: workers may now finish their last round.
+	stopWorkers()
+	wg.Wait()
+	close(werrs)
+	for werr := range werrs {
+		err = errors.Join(err, fmt.Errorf("background worker: %w", werr))
+	}
+	return err
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.db.Close() }

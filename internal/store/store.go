@@ -1,0 +1,299 @@
+// Package store is Fiscus's storage layer: SQLite (embedded, the default) and
+// PostgreSQL behind one small API that domain code uses the same way on both.
+//
+// Guarantees:
+//   - Write runs a function in one read-write transaction and commits once.
+//     Serialization failures, deadlocks and SQLITE_BUSY are retried (the
+//     function runs again from scratch) up to a configured number of attempts.
+//   - SQLite runs in WAL mode with synchronous=FULL (a commit is durable when
+//     it returns), foreign keys on and a busy timeout. All writes go through
+//     one connection that opens transactions with BEGIN IMMEDIATE, so writers
+//     queue in the pool instead of failing on lock upgrades; reads use a
+//     separate pool of read-only connections that never block the writer.
+//   - Queries are written once with "?" placeholders; they are rewritten to
+//     PostgreSQL's "$n" form once per distinct query text.
+//   - Times are stored as integer Unix microseconds (UTC) on both engines so
+//     comparisons and ordering behave identically.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+
+	"github.com/fiscus/fiscus/internal/config"
+)
+
+// Dialect names a database engine.
+type Dialect string
+
+// Supported dialects.
+const (
+	SQLite   Dialect = config.EngineSQLite
+	Postgres Dialect = config.EnginePostgres
+)
+
+// sqliteBusyTimeout bounds how long a SQLite connection waits for a lock held
+// by another process (the writer pool already serializes this process).
+const sqliteBusyTimeout = 10 * time.Second
+
+// Options tune Open. Zero values take defaults.
+type Options struct {
+	MaxConns      int // PostgreSQL pool size; SQLite reader pool size
+	TxMaxAttempts int // attempts for a retryable transaction failure
+}
+
+// DB is an open database.
+type DB struct {
+	dialect     Dialect
+	w           *sql.DB // read-write; for SQLite exactly one connection
+	r           *sql.DB // read-only pool (SQLite); same as w for PostgreSQL
+	maxAttempts int
+	rebound     sync.Map // query text → PostgreSQL form
+
+	migrOnce sync.Once
+	migr     *goose.Provider
+	migrErr  error
+}
+
+// Open connects to the database named by a DATABASE_URL. It does not migrate.
+func Open(ctx context.Context, databaseURL string, opt Options) (*DB, error) {
+	engine, dsn, err := config.ParseDatabaseURL(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if opt.MaxConns <= 0 {
+		opt.MaxConns = 16
+	}
+	if opt.TxMaxAttempts <= 0 {
+		opt.TxMaxAttempts = 8
+	}
+	db := &DB{dialect: Dialect(engine), maxAttempts: opt.TxMaxAttempts}
+	switch db.dialect {
+	case SQLite:
+		err = db.openSQLite(dsn, opt)
+	case Postgres:
+		err = db.openPostgres(dsn, opt)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.Ping(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s: %w", config.RedactURL(databaseURL), err)
+	}
+	return db, nil
+}
+
+func (db *DB) openSQLite(path string, opt Options) error {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	// Pragmas run on every new connection, in this order: busy_timeout first
+	// so that switching to WAL itself waits for locks.
+	base := path + "?_pragma=busy_timeout(" + fmt.Sprint(sqliteBusyTimeout.Milliseconds()) + ")" +
+		"&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return fmt.Errorf("open sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	// The writer must exist (and have created the file in WAL mode) before
+	// read-only connections open it.
+	if err := w.Ping(); err != nil {
+		w.Close()
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("open sqlite readers: %w", err)
+	}
+	readers := max(2, opt.MaxConns/4)
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	db.w, db.r = w, r
+	return nil
+}
+
+func (db *DB) openPostgres(dsn string, opt Options) error {
+	w, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return fmt.Errorf("open postgres: %w", err)
+	}
+	w.SetMaxOpenConns(opt.MaxConns)
+	w.SetMaxIdleConns(opt.MaxConns)
+	w.SetConnMaxLifetime(30 * time.Minute)
+	w.SetConnMaxIdleTime(5 * time.Minute)
+	db.w, db.r = w, w
+	return nil
+}
+
+// Dialect returns the engine.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// SQL exposes the read-write pool for tools that need raw access (migrations,
+// metrics, tests). Domain code uses Write and Read.
+func (db *DB) SQL() *sql.DB { return db.w }
+
+// ReadSQL exposes the read pool (the same pool on PostgreSQL).
+func (db *DB) ReadSQL() *sql.DB { return db.r }
+
+// Ping checks both pools.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.w.PingContext(ctx); err != nil {
+		return err
+	}
+	if db.r != db.w {
+		return db.r.PingContext(ctx)
+	}
+	return nil
+}
+
+// Close closes the pools.
+func (db *DB) Close() error {
+	err := db.w.Close()
+	if db.r != db.w {
+		err = errors.Join(err, db.r.Close())
+	}
+	return err
+}
+
+// Tx is a transaction. Its methods take "?" placeholders on both engines.
+type Tx struct {
+	tx *sql.Tx
+	db *DB
+}
+
+// Dialect returns the engine, for the rare statement that must differ.
+func (t *Tx) Dialect() Dialect { return t.db.dialect }
+
+// Exec runs a statement.
+func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.db.Rebind(query), args...)
+}
+
+// Query runs a query returning rows.
+func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.db.Rebind(query), args...)
+}
+
+// QueryRow runs a query returning at most one row.
+func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.db.Rebind(query), args...)
+}
+
+// Write runs fn in a read-write transaction and commits if fn returns nil.
+// On a retryable failure (serialization, deadlock, busy) the whole function is
+// run again, so fn must not have effects outside the transaction.
+func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
+	return db.run(ctx, db.w, nil, fn)
+}
+
+// Read runs fn in a read-only transaction (a consistent snapshot on both
+// engines).
+func (db *DB) Read(ctx context.Context, fn func(*Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.dialect == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return db.run(ctx, db.r, opts, fn)
+}
+
+func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*Tx) error) error {
+	var err error
+	for attempt := 1; attempt <= db.maxAttempts; attempt++ {
+		err = db.once(ctx, pool, opts, fn)
+		if err == nil || !IsRetryable(err) {
+			return err
+		}
+		if attempt == db.maxAttempts {
+			break
+		}
+		// Back off a little, with jitter, so contending transactions spread out.
+		d := time.Duration(attempt*attempt)*time.Millisecond + rand.N(2*time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(d):
+		}
+	}
+	return fmt.Errorf("transaction failed after %d attempts: %w", db.maxAttempts, err)
+}
+
+func (db *DB) once(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*Tx) error) (err error) {
+	sqlTx, err := pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = sqlTx.Rollback()
+		}
+	}()
+	if err = fn(&Tx{tx: sqlTx, db: db}); err != nil {
+		return err
+	}
+	if err = sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Rebind rewrites "?" placeholders to "$1", "$2", … for PostgreSQL. Question
+// marks inside single-quoted literals are left alone.
+func (db *DB) Rebind(query string) string {
+	if db.dialect != Postgres || !strings.Contains(query, "?") {
+		return query
+	}
+	if q, ok := db.rebound.Load(query); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n, quoted := 0, false
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case c == '\'':
+			quoted = !quoted
+			b.WriteByte(c)
+		case c == '?' && !quoted:
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	q := b.String()
+	db.rebound.Store(query, q)
+	return q
+}
+
+// Micros converts a time to the stored form: Unix microseconds, UTC.
+func Micros(t time.Time) int64 { return t.UnixMicro() }
+
+// FromMicros converts the stored form back to a UTC time.
+func FromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

@@ -1,0 +1,224 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/fiscus/fiscus/internal/store"
+	"github.com/fiscus/fiscus/internal/store/storetest"
+)
+
+func TestMigrationsUpDownUp(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines {
+		t.Run(string(e), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := storetest.OpenEmpty(t, e)
+			cur, err := db.MigrationsCurrent(ctx)
+			if err != nil || cur {
+				t.Fatalf("fresh database current=%v err=%v, want pending migrations", cur, err)
+			}
+			n, err := db.MigrateUp(ctx)
+			if err != nil || n == 0 {
+				t.Fatalf("up: n=%d err=%v", n, err)
+			}
+			if cur, err := db.MigrationsCurrent(ctx); err != nil || !cur {
+				t.Fatalf("after up current=%v err=%v", cur, err)
+			}
+			if n, err := db.MigrateUp(ctx); err != nil || n != 0 {
+				t.Fatalf("second up: n=%d err=%v, want 0 and nil", n, err)
+			}
+			st, err := db.MigrationStatus(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range st {
+				if !s.Applied {
+					t.Errorf("migration %d %s not applied", s.Version, s.Name)
+				}
+			}
+			// Every down must work, leaving no tables of ours behind.
+			if err := db.MigrateReset(ctx); err != nil {
+				t.Fatalf("reset: %v", err)
+			}
+			if tables := userTables(t, db); len(tables) != 0 {
+				t.Fatalf("tables left after full down: %v", tables)
+			}
+			if ok, err := db.MigrateDown(ctx); err != nil || ok {
+				t.Fatalf("down with nothing applied: ok=%v err=%v", ok, err)
+			}
+			if _, err := db.MigrateUp(ctx); err != nil {
+				t.Fatalf("up after down: %v", err)
+			}
+			if cur, _ := db.MigrationsCurrent(ctx); !cur {
+				t.Fatal("not current after up again")
+			}
+		})
+	}
+}
+
+// userTables lists the tables migrations created (excluding the migration
+// bookkeeping table).
+func userTables(t *testing.T, db *store.DB) []string {
+	t.Helper()
+	q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations'`
+	if db.Dialect() == store.Postgres {
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name <> 'schema_migrations'`
+	}
+	var names []string
+	err := db.Read(context.Background(), func(tx *store.Tx) error {
+		rows, err := tx.Query(context.Background(), q)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+			names = append(names, n)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+func TestWriteCommitsOrRollsBack(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)`, "a", "1", 1)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		boom := errors.New("boom")
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)`, "b", "2", 2); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("err = %v, want boom", err)
+		}
+		// A duplicate key is classified as a unique violation on both engines.
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)`, "a", "3", 3)
+			return err
+		})
+		if !store.IsUniqueViolation(err) {
+			t.Fatalf("duplicate insert: %v, want unique violation", err)
+		}
+		if store.IsRetryable(err) {
+			t.Fatal("a unique violation is not retryable")
+		}
+		var keys []string
+		err = db.Read(ctx, func(tx *store.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT key FROM settings ORDER BY key`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var k string
+				if err := rows.Scan(&k); err != nil {
+					return err
+				}
+				keys = append(keys, k)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(keys) != "[a]" {
+			t.Fatalf("keys = %v, want [a] (b rolled back, duplicate refused)", keys)
+		}
+		var missing string
+		err = db.Read(ctx, func(tx *store.Tx) error {
+			return tx.QueryRow(ctx, `SELECT value FROM settings WHERE key = ?`, "nope").Scan(&missing)
+		})
+		if !store.IsNotFound(err) {
+			t.Fatalf("missing row: %v, want not found", err)
+		}
+	})
+}
+
+// Concurrent read-modify-write increments must neither be lost nor fail: on
+// SQLite the single writer serializes them, on PostgreSQL row locks and the
+// retry loop do.
+func TestConcurrentIncrementsAreNotLost(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO settings (key, value, updated_at) VALUES ('counter', '0', 0)`)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const workers, each = 16, 25
+		var failures atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for range each {
+					err := db.Write(ctx, func(tx *store.Tx) error {
+						lock := ""
+						if tx.Dialect() == store.Postgres {
+							lock = " FOR UPDATE"
+						}
+						var v int
+						if err := tx.QueryRow(ctx, `SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'counter'`+lock).Scan(&v); err != nil {
+							return err
+						}
+						_, err := tx.Exec(ctx, `UPDATE settings SET value = ?, updated_at = updated_at + 1 WHERE key = 'counter'`, fmt.Sprint(v+1))
+						return err
+					})
+					if err != nil {
+						failures.Add(1)
+						t.Errorf("increment: %v", err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		var v string
+		if err := db.Read(ctx, func(tx *store.Tx) error {
+			return tx.QueryRow(ctx, `SELECT value FROM settings WHERE key = 'counter'`).Scan(&v)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprint(workers * each); v != want || failures.Load() != 0 {
+			t.Fatalf("counter = %s with %d failures, want %s and 0", v, failures.Load(), want)
+		}
+	})
+}
+
+func TestRebind(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.Postgres)
+	cases := map[string]string{
+		`SELECT 1`:                               `SELECT 1`,
+		`SELECT ? , ?`:                           `SELECT $1 , $2`,
+		`SELECT '?' , ? WHERE x = '??' AND y = ?`: `SELECT '?' , $1 WHERE x = '??' AND y = $2`,
+	}
+	for in, want := range cases {
+		if got := db.Rebind(in); got != want {
+			t.Errorf("Rebind(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
