@@ -30,7 +30,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+	_ "modernc.org/sqlite"        // registers the "sqlite" database/sql driver
 
 	"github.com/fiscus/fiscus/internal/config"
 )

@@ -212,8 +212,8 @@ func TestRebind(t *testing.T) {
 	t.Parallel()
 	db := storetest.Open(t, store.Postgres)
 	cases := map[string]string{
-		`SELECT 1`:                               `SELECT 1`,
-		`SELECT ? , ?`:                           `SELECT $1 , $2`,
+		`SELECT 1`:     `SELECT 1`,
+		`SELECT ? , ?`: `SELECT $1 , $2`,
 		`SELECT '?' , ? WHERE x = '??' AND y = ?`: `SELECT '?' , $1 WHERE x = '??' AND y = $2`,
 	}
 	for in, want := range cases {
