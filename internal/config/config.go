@@ -100,7 +100,10 @@ func Load(getenv func(string) string) (Config, error) {
 	c.DatabaseURL = p.str("DATABASE_URL", "sqlite:///"+filepath.ToSlash(filepath.Join(c.DataDir, "fiscus.db")))
 	c.Addr = getenv("ADDR")
 	if c.Addr == "" {
-		if port := getenv("PORT"); port != "" {
+		if port := strings.TrimSpace(getenv("PORT")); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				p.fail("PORT", "%q is not a port number", port)
+			}
 			c.Addr = ":" + port
 		} else {
 			c.Addr = ":8080"
@@ -162,8 +165,10 @@ func (c Config) check() []string {
 	if _, _, err := ParseDatabaseURL(c.DatabaseURL); err != nil {
 		bad("DATABASE_URL", "%v", err)
 	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("ADDR", "%q is not host:port (%v)", c.Addr, err)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("ADDR", "%q does not end in a port number", c.Addr)
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		bad("TLS_CERT_FILE", "TLS_CERT_FILE and TLS_KEY_FILE must be set together")

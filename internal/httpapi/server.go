@@ -64,6 +64,9 @@ func New(d Deps) *Server {
 	}
 	if d.DB != nil {
 		d.Registry.MustRegister(collectors.NewDBStatsCollector(d.DB.SQL(), "fiscus"))
+		if d.DB.ReadSQL() != d.DB.SQL() {
+			d.Registry.MustRegister(collectors.NewDBStatsCollector(d.DB.ReadSQL(), "fiscus_read"))
+		}
 	}
 	s.routes()
 	s.handler = s.chain(muxErrors(s.mux))
