@@ -169,7 +169,7 @@ func TestMigrateCommands(t *testing.T) {
 				}
 				return out.String()
 			}
-			if s := runOK("migrate", "status"); !strings.Contains(s, "pending") {
+			if s := runOK("migrate", "status", "--log-level", "warn"); !strings.Contains(s, "pending") {
 				t.Fatalf("fresh status shows nothing pending:\n%s", s)
 			}
 			if s := runOK("migrate", "up"); !strings.Contains(s, "applied") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/fiscus/fiscus/internal/store"
 )
@@ -11,11 +12,16 @@ import (
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	f := newEnvFlags("migrate", stderr)
 	f.fs.Usage = func() { fmt.Fprintln(stderr, "usage: fiscus migrate up|down|status [flags]"); f.fs.PrintDefaults() }
-	if err := f.fs.Parse(args); err != nil {
+	// The subcommand comes first; flags may follow it.
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return usageError{"usage: fiscus migrate up|down|status [flags]"}
+	}
+	sub := args[0]
+	if err := f.fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if f.fs.NArg() != 1 {
-		return usageError{"usage: fiscus migrate up|down|status"}
+	if f.fs.NArg() != 0 {
+		return usageError{"usage: fiscus migrate up|down|status [flags]"}
 	}
 	cfg, err := loadConfig(f.getenv(getenv))
 	if err != nil {
@@ -26,7 +32,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer db.Close()
-	switch f.fs.Arg(0) {
+	switch sub {
 	case "up":
 		n, err := db.MigrateUp(ctx)
 		if err != nil {
@@ -58,7 +64,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		fmt.Fprintf(stdout, "%d migration(s), %d pending (%s)\n", len(st), pending, db.Dialect())
 	default:
-		return usageError{fmt.Sprintf("unknown migrate command %q (want up, down or status)", f.fs.Arg(0))}
+		return usageError{fmt.Sprintf("unknown migrate command %q (want up, down or status)", sub)}
 	}
 	return nil
 }

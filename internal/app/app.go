@@ -10,11 +10,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
+	"github.com/fiscus/fiscus/internal/audit"
 	"github.com/fiscus/fiscus/internal/config"
 	"github.com/fiscus/fiscus/internal/httpapi"
+	"github.com/fiscus/fiscus/internal/identity"
+	"github.com/fiscus/fiscus/internal/keyring"
+	"github.com/fiscus/fiscus/internal/password"
+	"github.com/fiscus/fiscus/internal/seed"
 	"github.com/fiscus/fiscus/internal/store"
 )
 
@@ -23,6 +29,7 @@ type App struct {
 	cfg    config.Config
 	db     *store.DB
 	log    *slog.Logger
+	ids    *identity.Service
 	server *httpapi.Server
 	now    func() time.Time
 
@@ -64,14 +71,72 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		}
 		return nil, err
 	}
+	ids, err := newIdentity(cfg, db, log, opt.Now)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.ids = ids
+	if cfg.SeedDemoData {
+		if err := seed.Demo(ctx, ids, log); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	a.server = httpapi.New(httpapi.Deps{
-		Config:  cfg,
-		DB:      db,
-		Logger:  log,
-		Version: opt.Version,
-		Now:     opt.Now,
+		Config:   cfg,
+		DB:       db,
+		Logger:   log,
+		Version:  opt.Version,
+		Now:      opt.Now,
+		Identity: ids,
 	})
+	// The sealer links committed audit events into the hash chain every
+	// AUDIT_SEAL_INTERVAL_MS; when Run stops the workers (after the HTTP
+	// server has drained) it seals once more, so no event is left unsealed.
+	a.workers = append(a.workers, audit.NewSealer(db, log, cfg.AuditSealInterval).Run)
 	return a, nil
+}
+
+func newIdentity(cfg config.Config, db *store.DB, log *slog.Logger, now func() time.Time) (*identity.Service, error) {
+	keys, err := keyring.New(cfg.AppSecret, cfg.KeyringFile)
+	if err != nil {
+		return nil, fmt.Errorf("KEYRING_FILE: %w", err)
+	}
+	params := password.Params{
+		Memory:      uint32(cfg.Argon2MemoryKiB),
+		Iterations:  uint32(cfg.Argon2Iterations),
+		Parallelism: uint8(cfg.Argon2Parallelism),
+		SaltLen:     password.DefaultParams().SaltLen,
+		KeyLen:      password.DefaultParams().KeyLen,
+	}
+	if err := params.Validate(); err != nil {
+		return nil, &config.Error{Problems: []string{"ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM: " + err.Error()}}
+	}
+	hasher := password.NewHasher(params, hashConcurrency(cfg.HashConcurrency))
+	icfg := identity.DefaultConfig()
+	icfg.AccessTokenTTL = cfg.TokenTTL
+	icfg.SessionTTL = cfg.SessionTTL
+	icfg.CookieIdleTTL = cfg.CookieIdleTTL
+	icfg.StepUpWindow = cfg.StepUpWindow
+	icfg.LockoutThreshold = cfg.LockoutThreshold
+	icfg.LockoutBase = cfg.LockoutBase
+	icfg.LockoutMax = cfg.LockoutMax
+	icfg.SessionCacheTTL = cfg.SessionCacheTTL
+	return identity.New(identity.Deps{
+		DB: db, Hasher: hasher, Policy: password.DefaultPolicy(), Keyring: keys,
+		AppSecret: cfg.AppSecret, Now: now, Logger: log,
+	}, icfg), nil
+}
+
+// hashConcurrency is the configured bound, or half the CPUs (at least one):
+// a login flood may then use at most half the machine, and every other
+// request keeps CPU to run on.
+func hashConcurrency(configured int) int {
+	if configured > 0 {
+		return configured
+	}
+	return max(1, runtime.NumCPU()/2)
 }
 
 // Handler returns the HTTP handler (for in-process tests).
@@ -79,6 +144,9 @@ func (a *App) Handler() http.Handler { return a.server.Handler() }
 
 // Server returns the HTTP server (for route and spec tests).
 func (a *App) Server() *httpapi.Server { return a.server }
+
+// Identity returns the identity service (tests use it to create staff users).
+func (a *App) Identity() *identity.Service { return a.ids }
 
 // DB returns the database.
 func (a *App) DB() *store.DB { return a.db }

@@ -59,6 +59,23 @@ type Config struct {
 	MetricsToken string // METRICS_TOKEN: when set, /metrics wants "Bearer <token>"
 
 	AuditSealInterval time.Duration // AUDIT_SEAL_INTERVAL_MS
+
+	// Identity.
+	SessionTTL        time.Duration // SESSION_TTL_SECONDS: absolute session life
+	CookieIdleTTL     time.Duration // COOKIE_IDLE_SECONDS: web session idle timeout
+	StepUpWindow      time.Duration // STEP_UP_WINDOW_SECONDS: how recent an MFA check sensitive actions need
+	CookieSecure      bool          // COOKIE_SECURE: mark session cookies Secure (default: on in production or with TLS)
+	LockoutThreshold  int           // LOCKOUT_THRESHOLD: consecutive failed logins before a lockout
+	LockoutBase       time.Duration // LOCKOUT_BASE_SECONDS: first lockout; each next one doubles
+	LockoutMax        time.Duration // LOCKOUT_MAX_SECONDS: longest lockout
+	AuthRatePerIP     int           // AUTH_RATE_PER_MINUTE_IP: auth requests a minute per client IP (0: off)
+	AuthRatePerEmail  int           // AUTH_RATE_PER_MINUTE_ACCOUNT: login attempts a minute per email (0: off)
+	Argon2MemoryKiB   int           // ARGON2_MEMORY_KIB
+	Argon2Iterations  int           // ARGON2_ITERATIONS
+	Argon2Parallelism int           // ARGON2_PARALLELISM
+	HashConcurrency   int           // PASSWORD_HASH_CONCURRENCY: simultaneous password hashes (0: half the CPUs, at least 1)
+	KeyringFile       string        // KEYRING_FILE: data-encryption keys ("id:base64key" lines; first is primary)
+	SessionCacheTTL   time.Duration // SESSION_CACHE_TTL_MS: how long a validated session is trusted without a query
 }
 
 // Production reports whether the process runs in production mode.
@@ -97,6 +114,21 @@ func Load(getenv func(string) string) (Config, error) {
 		AuditSealInterval: time.Duration(p.integer("AUDIT_SEAL_INTERVAL_MS", 500, 10, 60_000)) * time.Millisecond,
 	}
 	c.SeedDemoData = p.boolean("SEED_DEMO_DATA", c.Env == EnvDev)
+	c.SessionTTL = p.seconds("SESSION_TTL_SECONDS", 30*24*3600, 300, 365*24*3600)
+	c.CookieIdleTTL = p.seconds("COOKIE_IDLE_SECONDS", 12*3600, 60, 30*24*3600)
+	c.StepUpWindow = p.seconds("STEP_UP_WINDOW_SECONDS", 300, 30, 3600)
+	c.CookieSecure = p.boolean("COOKIE_SECURE", c.Env == EnvProduction || c.TLSCertFile != "")
+	c.LockoutThreshold = p.integer("LOCKOUT_THRESHOLD", 5, 1, 100)
+	c.LockoutBase = p.seconds("LOCKOUT_BASE_SECONDS", 60, 1, 24*3600)
+	c.LockoutMax = p.seconds("LOCKOUT_MAX_SECONDS", 3600, 1, 7*24*3600)
+	c.AuthRatePerIP = p.integer("AUTH_RATE_PER_MINUTE_IP", 30, 0, 1_000_000)
+	c.AuthRatePerEmail = p.integer("AUTH_RATE_PER_MINUTE_ACCOUNT", 10, 0, 1_000_000)
+	c.Argon2MemoryKiB = p.integer("ARGON2_MEMORY_KIB", 19456, 8, 1<<20)
+	c.Argon2Iterations = p.integer("ARGON2_ITERATIONS", 2, 1, 100)
+	c.Argon2Parallelism = p.integer("ARGON2_PARALLELISM", 1, 1, 255)
+	c.HashConcurrency = p.integer("PASSWORD_HASH_CONCURRENCY", 0, 0, 1024)
+	c.KeyringFile = getenv("KEYRING_FILE")
+	c.SessionCacheTTL = time.Duration(p.integer("SESSION_CACHE_TTL_MS", 2000, 0, 60_000)) * time.Millisecond
 	c.DatabaseURL = p.str("DATABASE_URL", "sqlite:///"+filepath.ToSlash(filepath.Join(c.DataDir, "fiscus.db")))
 	c.Addr = getenv("ADDR")
 	if c.Addr == "" {
@@ -180,6 +212,12 @@ func (c Config) check() []string {
 		} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			bad("CORS_ALLOWED_ORIGINS", "%q is not an origin like https://app.example.com", o)
 		}
+	}
+	if c.LockoutMax < c.LockoutBase {
+		bad("LOCKOUT_MAX_SECONDS", "must not be shorter than LOCKOUT_BASE_SECONDS")
+	}
+	if c.Production() && !c.CookieSecure {
+		bad("COOKIE_SECURE", "must be true in production (serve over TLS or behind a TLS-terminating proxy)")
 	}
 	if c.DataDir == "" {
 		bad("FISCUS_DATA_DIR", "must not be empty")

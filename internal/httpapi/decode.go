@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,10 +19,25 @@ import (
 // JSON, unknown fields, values of the wrong type and trailing data (400), each
 // with a stable code and, where known, the offending field.
 func decodeJSON(r *http.Request, dst any) error {
+	return decodeFrom(r, r.Body, dst)
+}
+
+// decodeOptionalJSON is decodeJSON for endpoints whose body may be absent:
+// an empty body (with or without Content-Length, with or without a content
+// type) leaves dst as it is.
+func decodeOptionalJSON(r *http.Request, dst any) error {
+	br := bufio.NewReader(r.Body)
+	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+		return nil
+	}
+	return decodeFrom(r, br, dst)
+}
+
+func decodeFrom(r *http.Request, body io.Reader, dst any) error {
 	if err := requireJSON(r); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(r.Body)
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)

@@ -120,3 +120,45 @@ func TestDecodedValuesArrive(t *testing.T) {
 		t.Fatalf("got %d %q, want 200 %q", rec.Code, rec.Body, want)
 	}
 }
+
+// Optional bodies: absent (even when sent chunked, with no length) is fine;
+// present, they get the same strict checks.
+func TestDecodeOptionalJSON(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, testConfig(t), nil)
+	s.mux.Handle("POST /test/optional", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := decodeTarget{Name: "default"}
+		if err := decodeOptionalJSON(r, &v); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		_ = writeJSON(w, http.StatusOK, v)
+	}))
+	send := func(body, contentType string, chunked bool) *httptest.ResponseRecorder {
+		var req *http.Request
+		if chunked {
+			req = httptest.NewRequest(http.MethodPost, "/test/optional", struct{ *strings.Reader }{strings.NewReader(body)})
+			req.ContentLength = -1
+		} else {
+			req = httptest.NewRequest(http.MethodPost, "/test/optional", strings.NewReader(body))
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		return do(t, s.Handler(), req)
+	}
+	for _, chunked := range []bool{false, true} {
+		if rec := send("", "", chunked); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"default"`) {
+			t.Fatalf("empty body (chunked=%v): %d %s", chunked, rec.Code, rec.Body)
+		}
+	}
+	if rec := send(`{"name":"x"}`, "application/json", true); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"x"`) {
+		t.Fatalf("chunked body: %d %s", rec.Code, rec.Body)
+	}
+	if rec := send(`{"bogus":1}`, "application/json", false); rec.Code != 400 {
+		t.Fatalf("unknown field in optional body: %d", rec.Code)
+	}
+	if rec := send(`{"name":"x"}`, "text/plain", false); rec.Code != 415 {
+		t.Fatalf("wrong content type with a body: %d", rec.Code)
+	}
+}

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"runtime"
 	"time"
-
-	"github.com/fiscus/fiscus/internal/fault"
 )
 
 // readyTimeout bounds each readiness check.
@@ -68,12 +66,8 @@ type databaseDetail struct {
 	WaitCount         int64  `json:"wait_count"`
 }
 
-// handleDetailed reports internals. Outside dev mode it is hidden until
-// authenticated admin access exists.
+// handleDetailed reports internals to administrators.
 func (s *Server) handleDetailed(w http.ResponseWriter, r *http.Request) error {
-	if s.cfg.Production() {
-		return fault.New(fault.NotFound, "No such resource.")
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
 	st := s.db.SQL().Stats()

@@ -13,6 +13,9 @@ import (
 	"github.com/fiscus/fiscus/internal/fault"
 )
 
+// maxConcurrentScrapes bounds simultaneous /metrics requests; more get 503.
+const maxConcurrentScrapes = 4
+
 // metrics are the HTTP server's Prometheus instruments. Route labels are
 // ServeMux patterns (or "unmatched"), so cardinality is bounded by the code.
 type metrics struct {
@@ -68,7 +71,7 @@ func NewRegistry() *prometheus.Registry {
 }
 
 func (s *Server) handleMetrics() http.Handler {
-	h := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: nil, MaxRequestsInFlight: 4})
+	h := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{MaxRequestsInFlight: maxConcurrentScrapes})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tok := s.cfg.MetricsToken; tok != "" {
 			got := r.Header.Get("Authorization")

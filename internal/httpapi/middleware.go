@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/rs/cors"
 
+	"github.com/fiscus/fiscus/internal/authz"
 	"github.com/fiscus/fiscus/internal/fault"
 	"github.com/fiscus/fiscus/internal/logging"
 )
@@ -23,9 +25,10 @@ const maxRequestIDLen = 128
 // from inner layers (the matched route) and that handlers read (request ID,
 // client IP). One is created per request by the outermost middleware.
 type reqState struct {
-	id       string
-	clientIP string
-	pattern  string // ServeMux pattern that matched, "" if none
+	id        string
+	clientIP  string
+	pattern   string           // ServeMux pattern that matched, "" if none
+	principal *authz.Principal // the authenticated caller, if any
 }
 
 type stateKey struct{}
@@ -39,6 +42,13 @@ func stateOf(r *http.Request) *reqState {
 }
 
 func requestIDOf(r *http.Request) string { return stateOf(r).id }
+
+func userIDOf(st *reqState) string {
+	if st.principal == nil {
+		return ""
+	}
+	return st.principal.UserID
+}
 
 // ClientIP returns the client address the server trusts for this request.
 func ClientIP(r *http.Request) string { return stateOf(r).clientIP }
@@ -136,6 +146,7 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 				slog.Int64("bytes", sw.bytes),
 				slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 				slog.String("ip", st.clientIP),
+				slog.String("user_id", userIDOf(st)),
 				slog.String("user_agent", truncate(r.UserAgent(), 256)),
 			)
 		}()
@@ -183,6 +194,10 @@ func (s *Server) withSecurityHeaders(next http.Handler) http.Handler {
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
 		if r.TLS != nil {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			// API answers carry personal and financial data: never cache them.
+			h.Set("Cache-Control", "no-store")
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -76,6 +76,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		e = fault.New(fault.Internal, "An internal error occurred. Quote the request ID when reporting it.")
 	}
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		// Every 401 names a scheme (RFC 9110 §15.5.2), also when the
+		// refused credential came in the body (a password, an MFA or a
+		// refresh token): what follows sign-in is a bearer token.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="fiscus"`)
+	}
 	WriteProblem(w, r, status, e)
 }
 

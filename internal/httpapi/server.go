@@ -8,6 +8,7 @@ package httpapi
 
 import (
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -15,7 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/fiscus/fiscus/internal/authz"
 	"github.com/fiscus/fiscus/internal/config"
+	"github.com/fiscus/fiscus/internal/fault"
+	"github.com/fiscus/fiscus/internal/identity"
+	"github.com/fiscus/fiscus/internal/ratelimit"
 	"github.com/fiscus/fiscus/internal/store"
 )
 
@@ -27,6 +32,7 @@ type Deps struct {
 	Registry *prometheus.Registry // nil: a fresh one with Go and process collectors
 	Version  string
 	Now      func() time.Time
+	Identity *identity.Service
 }
 
 // Server holds the routes and the middleware chain.
@@ -39,8 +45,13 @@ type Server struct {
 	now     func() time.Time
 	started time.Time
 
+	ids          *identity.Service
+	ipLimit      *ratelimit.Limiter // auth endpoints, per client IP
+	accountLimit *ratelimit.Limiter // login attempts, per email
+
 	mux      *http.ServeMux
-	patterns []string // every registered pattern, for the spec test
+	patterns []string                    // every registered pattern, for the spec test
+	perms    map[string]authz.Permission // pattern → permission, for the authorization test
 	handler  http.Handler
 }
 
@@ -53,14 +64,18 @@ func New(d Deps) *Server {
 		d.Now = time.Now
 	}
 	s := &Server{
-		cfg:     d.Config,
-		db:      d.DB,
-		log:     d.Logger,
-		metrics: newMetrics(d.Registry),
-		version: d.Version,
-		now:     d.Now,
-		started: d.Now(),
-		mux:     http.NewServeMux(),
+		cfg:          d.Config,
+		db:           d.DB,
+		log:          d.Logger,
+		metrics:      newMetrics(d.Registry),
+		version:      d.Version,
+		now:          d.Now,
+		started:      d.Now(),
+		mux:          http.NewServeMux(),
+		perms:        map[string]authz.Permission{},
+		ids:          d.Identity,
+		ipLimit:      ratelimit.New(d.Config.AuthRatePerIP, max(1, d.Config.AuthRatePerIP/2), maxRateKeys),
+		accountLimit: ratelimit.New(d.Config.AuthRatePerEmail, max(1, d.Config.AuthRatePerEmail/2), maxRateKeys),
 	}
 	if d.DB != nil {
 		d.Registry.MustRegister(collectors.NewDBStatsCollector(d.DB.SQL(), "fiscus"))
@@ -97,9 +112,36 @@ func (s *Server) chain(h http.Handler) http.Handler {
 // apiFunc is a handler that returns an error to be rendered as a problem.
 type apiFunc func(w http.ResponseWriter, r *http.Request) error
 
-// handle registers an apiFunc under a ServeMux pattern.
-func (s *Server) handle(pattern string, fn apiFunc) {
+// maxRateKeys bounds the keys each rate limiter remembers.
+const maxRateKeys = 100_000
+
+// handle registers a public apiFunc under a ServeMux pattern.
+func (s *Server) handle(pattern string, fn apiFunc) { s.route(pattern, authz.Public, fn) }
+
+// route registers an apiFunc that needs a permission. Every request is
+// authenticated (unless the permission is Public) and authorized here, in one
+// place; handlers read the caller with principalOf.
+func (s *Server) route(pattern string, perm authz.Permission, fn apiFunc) {
+	s.perms[pattern] = perm
 	s.handleHTTP(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if perm != authz.Public {
+			if s.ids == nil {
+				// A server built without identity (some tests) has no way to
+				// sign anyone in: every protected route is closed.
+				w.Header().Set("WWW-Authenticate", `Bearer realm="fiscus"`)
+				s.writeError(w, r, fault.New(fault.Unauthenticated, "Sign in first."))
+				return
+			}
+			p, err := s.authenticate(w, r)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if !p.Can(perm) {
+				s.writeError(w, r, fault.New(fault.Forbidden, "Your role does not allow this."))
+				return
+			}
+		}
 		if err := fn(w, r); err != nil {
 			s.writeError(w, r, err)
 		}
@@ -110,11 +152,29 @@ func (s *Server) handle(pattern string, fn apiFunc) {
 func (s *Server) handleHTTP(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, h)
 	s.patterns = append(s.patterns, pattern)
+	if _, ok := s.perms[pattern]; !ok {
+		s.perms[pattern] = authz.Public
+	}
 }
+
+// Permissions returns the permission each registered pattern requires.
+func (s *Server) Permissions() map[string]authz.Permission { return maps.Clone(s.perms) }
 
 func (s *Server) routes() {
 	s.handle("GET /health", s.handleHealth)
 	s.handle("GET /health/ready", s.handleReady)
-	s.handle("GET /health/detailed", s.handleDetailed)
+	s.route("GET /health/detailed", authz.SystemRead, s.handleDetailed)
 	s.handleHTTP("GET /metrics", s.handleMetrics())
+
+	// The API contract and its documentation page (openapi.go). Every route
+	// registered here must be described in internal/openapi/openapi.yaml;
+	// spec_test.go fails otherwise.
+	spec := mustLoadSpec()
+	s.handleHTTP("GET /openapi.yaml", serveResource(spec.YAML()))
+	s.handleHTTP("GET /openapi.json", serveResource(spec.JSON()))
+	s.handleHTTP("GET /docs", serveResource(spec.DocsPage()))
+	s.handle("GET /docs/{asset}", handleDocsAsset(spec))
+	if s.ids != nil {
+		s.identityRoutes()
+	}
 }
