@@ -45,6 +45,8 @@ commands:
   migrate up|down|status
                       apply, roll back one, or list database migrations
   audit verify        verify the tamper-evident audit chain
+  ledger verify       check every ledger invariant (balanced postings, cached
+                      balances, floors, holds, reversals)
   version             print the version
 Run "fiscus <command> -h" for a command's flags. Configuration comes from
 environment variables (see README); flags override them.`
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, args, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args, getenv, stdout, stderr)
+	case "ledger":
+		return runLedger(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "fiscus", buildVersion())
 		return nil

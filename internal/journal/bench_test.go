@@ -1,0 +1,126 @@
+package journal_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fiscus/fiscus/internal/id"
+	"github.com/fiscus/fiscus/internal/journal"
+	"github.com/fiscus/fiscus/internal/ledger"
+	"github.com/fiscus/fiscus/internal/store"
+	"github.com/fiscus/fiscus/internal/store/storetest"
+)
+
+// benchAccounts is how many funded checking accounts the transfers pick
+// from at random.
+const benchAccounts = 1000
+
+// BenchmarkEngineTransfers measures durable 2-posting transfers between
+// random accounts through the engine, with 1 submitter (the latency floor:
+// one fsync'd commit per transfer) and 32 concurrent submitters (group
+// commit). It reports transfers/s and per-transfer latency percentiles.
+func BenchmarkEngineTransfers(b *testing.B) {
+	for _, engine := range storetest.Engines {
+		b.Run(string(engine), func(b *testing.B) {
+			db := storetest.Open(b, engine)
+			e := newEnv(b, db, journal.Options{})
+			ids := bulkAccounts(b, db, benchAccounts)
+			e.start()
+			ext := e.system(ledger.KindExternal, usd)
+			fund := make([]journal.Op, len(ids))
+			for i, a := range ids {
+				fund[i] = journal.Post{Entry: transfer(ext.ID, a, 1_000_000_00, usd), Now: t0}
+			}
+			if _, errs := e.eng.SubmitAll(context.Background(), fund); firstErr(errs) != nil {
+				b.Fatal(firstErr(errs))
+			}
+			for _, submitters := range []int{1, 32} {
+				b.Run(fmt.Sprintf("submitters=%d", submitters), func(b *testing.B) {
+					benchTransfers(b, e.eng, ids, submitters)
+				})
+			}
+		})
+	}
+}
+
+func benchTransfers(b *testing.B, eng *journal.Engine, ids []string, submitters int) {
+	before := eng.Stats()
+	var next atomic.Int64
+	lat := make([][]time.Duration, submitters)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for g := range submitters {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), uint64(b.N)))
+			for next.Add(1) <= int64(b.N) {
+				i := rng.IntN(len(ids))
+				j := (i + 1 + rng.IntN(len(ids)-1)) % len(ids)
+				t := time.Now()
+				_, err := eng.Submit(context.Background(), journal.Post{Entry: transfer(ids[i], ids[j], 1+rng.Int64N(100), usd), Kind: "transfer", Now: t0})
+				lat[g] = append(lat[g], time.Since(t))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	pct := func(p int) time.Duration { return all[min(len(all)-1, len(all)*p/100)] }
+	after := eng.Stats()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "transfers/s")
+	b.ReportMetric(float64(pct(50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(pct(99).Microseconds())/1000, "p99-ms")
+	if n := after.Batches - before.Batches; n > 0 {
+		b.ReportMetric(float64(after.Ops-before.Ops)/float64(n), "ops/batch")
+	}
+}
+
+// bulkAccounts creates n users with one checking account each in one
+// transaction (setup only; accounts.Open is tested elsewhere).
+func bulkAccounts(b *testing.B, db *store.DB, n int) []string {
+	b.Helper()
+	ids := make([]string, n)
+	ctx := context.Background()
+	err := db.Write(ctx, func(tx *store.Tx) error {
+		for i := range ids {
+			uid, aid := id.New("usr", t0), id.New("acct", t0)
+			if _, err := tx.Exec(ctx, `INSERT INTO users (id, email, name, password_hash, roles, password_changed_at, created_at, updated_at)
+				VALUES (?, ?, 'Bench', 'x', 'customer', 0, 0, 0)`, uid, fmt.Sprintf("bench%d@example.com", i)); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO accounts (id, owner_user_id, kind, name, currency, created_at) VALUES (?, ?, 'checking', 'Bench', 'USD', 0)`, aid, uid); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO balances (account_id, asset, posted, held) VALUES (?, 'USD', 0, 0)`, aid); err != nil {
+				return err
+			}
+			ids[i] = aid
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ids
+}
+
+func firstErr(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

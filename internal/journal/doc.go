@@ -1,0 +1,99 @@
+// Package journal is Fiscus's posting engine: the one place that writes
+// journal entries, postings, cached balances and holds. It turns ledger
+// operations (post an entry, reserve, post, void or expire a hold, reverse
+// an entry) into rows, judging each with the pure core in package ledger.
+//
+// # Group commit
+//
+// One writer goroutine per process (Engine.Run) owns all ledger writes.
+// Callers Submit an operation and block. The writer takes whatever is queued
+// (up to Options.MaxBatch operations), opens ONE database transaction, loads
+// every account and balance the batch touches in a few statements (on
+// PostgreSQL locking the balance rows with SELECT … FOR UPDATE in
+// (account_id, asset) order, so writers on several replicas never deadlock
+// on them), applies the operations in queue order to an in-memory view that
+// reflects the earlier operations of the same batch, writes the accepted
+// operations' rows with multi-row statements, and commits once. A durable
+// commit (SQLite synchronous=FULL, PostgreSQL fsync + synchronous_commit)
+// is paid once per batch instead of once per operation. While callers are
+// active the writer lingers briefly (Options.Linger, ending early once
+// arrivals pause) so that the callers it just answered make it into the
+// next batch; a lone caller never waits.
+//
+// On PostgreSQL the batch transaction runs in pgx pipelines on a connection
+// of the store's pool: BEGIN travels with the locking reads, and every write
+// with COMMIT, so a batch of transfers costs two network round trips. On
+// SQLite the statements run in process on the single writer connection.
+//
+// # Guarantees
+//
+//   - An operation is acknowledged (Submit returns a Result) only after the
+//     transaction holding it committed durably.
+//   - A refused operation (insufficient funds, frozen account, unbalanced
+//     entry, hold not pending, already reversed, claim taken, …) wrote
+//     nothing, and its refusal does not affect the other operations of its
+//     batch: planning is pure, so a refused operation simply contributes no
+//     rows; no savepoint is needed for that.
+//   - Operations of one batch are applied in the order they were queued; each
+//     sees the balances left by the accepted operations before it.
+//   - Every accepted entry balances per asset, and is committed atomically
+//     with its postings, the balance changes and the operation's extra rows.
+//     Entries are never updated or deleted. A reversal is a new entry linked
+//     to its original by a UNIQUE column, so an entry is reversed at most
+//     once, also across replicas (the original entry's row is locked while
+//     its reversal is planned).
+//   - If the batch transaction fails as a whole (the database is gone, a
+//     timeout), every operation of the batch gets the error and nothing of
+//     any of them was written. The one exception is a failure of COMMIT
+//     itself, after which the database may or may not have committed: those
+//     operations get an error wrapping ErrOutcomeUnknown. Their entry and
+//     hold IDs are in the operation (Submit assigns them before queueing),
+//     so the caller can look them up.
+//   - Each posting records balance_after, the account's posted balance in
+//     the asset right after it; postings.seq orders the postings of one
+//     (account, asset) in the order they changed the balance.
+//
+// # Extra rows and claims
+//
+// Later use cases (a transfer row, its idempotency record, its audit event)
+// must commit in the same transaction as the ledger change. An operation
+// carries them as Rows, inserted (grouped into multi-row INSERTs per table)
+// only if the operation is accepted; a row value may be a FromResult,
+// computed from the operation's outcome (entry ID, resulting balances)
+// after planning, so a stored response can show the resulting balance. This
+// keeps round trips flat (no per-operation callback talks to the database)
+// and failure isolation intact (rows are only written for operations the
+// pure planning accepted). Rows that may legitimately conflict
+// with rows written by someone else — an idempotency key taken by a
+// concurrent request on another replica — are Claims instead: after
+// planning, the claims of the accepted operations are inserted with
+// INSERT … ON CONFLICT DO NOTHING; when every claim inserted (the normal
+// case, one statement) the plan stands. When some claim did not insert, the
+// transaction is rolled back and the batch is run again op by op inside
+// savepoints ("careful mode"), where an operation whose claim is taken is
+// refused alone with CodeClaimTaken, and an operation that is refused by
+// planning never leaves a claim behind. Careful mode is also the fallback
+// for any other failure of a batch's writes (a caller-assigned ID that
+// already exists, for example), so one faulty operation never fails the
+// operations queued with it.
+//
+// # Cancellation and shutdown
+//
+// Submit honours its context until the writer picks the operation up: a
+// caller whose context ends while the operation is still queued withdraws
+// it and gets an error wrapping ErrWithdrawn and the context's error —
+// nothing was or will be written. Once the writer has taken the operation
+// into a batch, Submit waits for the batch's outcome (bounded by
+// Options.BatchTimeout) and returns it even though the context has ended, so
+// a committed operation is never reported as failed and never runs twice.
+//
+// Run returns after its context is cancelled and every queued operation has
+// been answered: intake stops (Submit returns ErrStopped), the operations
+// already queued are committed in final batches (bounded by
+// Options.DrainTimeout) and whatever could not be run in time is failed with
+// ErrStopped, having written nothing.
+//
+// The engine reads no clock for ledger data: every operation carries Now
+// from its caller's injected clock. Timers only bound how long a batch
+// gathers and how long a transaction may take.
+package journal
