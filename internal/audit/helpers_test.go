@@ -128,20 +128,6 @@ func entryAt(t testing.TB, db *store.DB, seq int64) audit.Entry {
 	return e
 }
 
-// head returns the stored chain head.
-func head(t testing.TB, db *store.DB) (int64, []byte) {
-	t.Helper()
-	var seq int64
-	var h []byte
-	err := db.Read(context.Background(), func(tx *store.Tx) error {
-		return tx.QueryRow(context.Background(), `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &h)
-	})
-	if err != nil {
-		t.Fatalf("head: %v", err)
-	}
-	return seq, h
-}
-
 // count returns the number of rows matching a condition on audit_events.
 func count(t testing.TB, db *store.DB, where string, args ...any) int {
 	t.Helper()

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fiscus/fiscus/internal/app"
 	"github.com/fiscus/fiscus/internal/config"
@@ -164,4 +165,25 @@ func TestFailedLoginAuditActorIsAnonymous(t *testing.T) {
 	if err != nil || kind != "anonymous" || actor != "" {
 		t.Fatalf("login_failed actor = %q %q (%v), want anonymous", kind, actor, err)
 	}
+}
+
+// Two replicas share one database: a session revoked through one is refused
+// by the other once its session cache entry is older than SESSION_CACHE_TTL_MS
+// (seconds, not the access token's lifetime).
+func TestRevocationReachesOtherReplicas(t *testing.T) {
+	t.Parallel()
+	a := testapp.Start(t, store.Postgres, testapp.Options{})
+	b := testapp.Start(t, store.Postgres, testapp.Options{Env: map[string]string{"DATABASE_URL": a.DatabaseURL, "SESSION_CACHE_TTL_MS": "2000"}})
+	ca, tok := register(t, a, "quinn@example.com")
+	cb := b.Client()
+	cb.Token = tok.AccessToken
+	resp, err := cb.Get(ctx, "/api/v1/me")
+	mustStatus(t, resp, err, http.StatusOK) // replica B now caches the session
+	resp, err = ca.Post(ctx, "/api/v1/auth/logout", nil)
+	mustStatus(t, resp, err, http.StatusNoContent)
+	resp, err = ca.Get(ctx, "/api/v1/me")
+	mustProblem(t, resp, err, http.StatusUnauthorized, "session_revoked") // at once on A
+	b.Clock.Advance(2 * time.Second)
+	resp, err = cb.Get(ctx, "/api/v1/me")
+	mustProblem(t, resp, err, http.StatusUnauthorized, "session_revoked") // within the TTL on B
 }

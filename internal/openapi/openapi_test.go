@@ -101,7 +101,8 @@ func TestResourcesHaveStrongDistinctETags(t *testing.T) {
 		t.Error("an unlisted name was served")
 	}
 	// The same bytes give the same ETag, so replicas agree.
-	if newResource([]byte("x"), "text/plain").ETag != newResource([]byte("x"), "text/plain").ETag {
+	a, b := newResource([]byte("x"), "text/plain"), newResource([]byte("x"), "text/plain")
+	if a.ETag != b.ETag || a.ETag == newResource([]byte("y"), "text/plain").ETag {
 		t.Error("ETag is not a function of the bytes")
 	}
 }

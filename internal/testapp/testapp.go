@@ -56,10 +56,13 @@ func (c *Clock) Advance(d time.Duration) {
 
 // Env is a running server.
 type Env struct {
-	URL   string
-	App   *app.App
-	Clock *Clock
-	Logs  *SyncBuffer
+	URL string
+	// DatabaseURL is the server's database; start a second instance with
+	// Options.Env["DATABASE_URL"] set to it to test replicas.
+	DatabaseURL string
+	App         *app.App
+	Clock       *Clock
+	Logs        *SyncBuffer
 
 	t        testing.TB
 	contract *openapitest.Validator
@@ -138,7 +141,7 @@ func Start(t testing.TB, engine store.Dialect, opt Options) *Env {
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	return &Env{URL: "http://" + ln.Addr().String(), App: a, Clock: clock, Logs: logs, t: t, contract: validator}
+	return &Env{URL: "http://" + ln.Addr().String(), DatabaseURL: vars["DATABASE_URL"], App: a, Clock: clock, Logs: logs, t: t, contract: validator}
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers.
