@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/fiscus/fiscus/internal/audit"
-	"github.com/fiscus/fiscus/internal/store"
 )
 
 const auditUsage = "usage: fiscus audit verify [--no-seal] [--checkpoint seq:hash] [flags]"
@@ -50,17 +49,11 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	// Verify reads the chain on one connection per core (SQLite sizes its
 	// reader pool at a quarter of MaxConns; pools open connections lazily).
 	maxConns := min(64, max(8, 4*runtime.GOMAXPROCS(0)))
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: maxConns, TxMaxAttempts: cfg.DBTxMaxAttempts})
+	db, err := openDB(ctx, cfg, maxConns, true)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if cur, err := db.MigrationsCurrent(ctx); err != nil || !cur {
-		if err == nil {
-			err = errors.New("the database schema is not current: run `fiscus migrate up` first")
-		}
-		return err
-	}
 
 	if !*noSeal {
 		n, err := audit.NewSealer(db, log, cfg.AuditSealInterval).SealOnce(ctx)

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"io"
 	"log/slog"
 
 	"github.com/fiscus/fiscus/internal/config"
 	"github.com/fiscus/fiscus/internal/logging"
+	"github.com/fiscus/fiscus/internal/store"
 )
 
 // envFlags are the flags every command accepts; each overrides the
@@ -59,4 +62,25 @@ func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, error) {
 		return nil, &config.Error{Problems: []string{"LOG_LEVEL: " + err.Error()}}
 	}
 	return logging.New(w, lvl), nil
+}
+
+// openDB opens the configured database for a maintenance command. With
+// requireCurrent, a schema with pending migrations is an error (the command
+// would read or write tables that do not match its code).
+func openDB(ctx context.Context, cfg config.Config, maxConns int, requireCurrent bool) (*store.DB, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: maxConns, TxMaxAttempts: cfg.DBTxMaxAttempts})
+	if err != nil {
+		return nil, err
+	}
+	if requireCurrent {
+		cur, err := db.MigrationsCurrent(ctx)
+		if err == nil && !cur {
+			err = errors.New("the database schema is not current: run `fiscus migrate up` first")
+		}
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/fiscus/fiscus/internal/accounts"
-	"github.com/fiscus/fiscus/internal/store"
 )
 
 // runLedger implements "fiscus ledger verify": every ledger invariant,
@@ -29,16 +28,11 @@ func runLedger(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: 2, TxMaxAttempts: cfg.DBTxMaxAttempts})
+	db, err := openDB(ctx, cfg, 2, true)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if cur, err := db.MigrationsCurrent(ctx); err != nil {
-		return err
-	} else if !cur {
-		return fmt.Errorf("the database schema is not current: run `fiscus migrate up` first")
-	}
 	progress := stderr
 	if *quiet {
 		progress = io.Discard

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/fiscus/fiscus/internal/store"
 )
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -27,7 +25,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxConns: 2, TxMaxAttempts: cfg.DBTxMaxAttempts})
+	db, err := openDB(ctx, cfg, 2, false)
 	if err != nil {
 		return err
 	}

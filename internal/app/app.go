@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"sync"
 	"time"
 
@@ -18,8 +17,6 @@ import (
 	"github.com/fiscus/fiscus/internal/config"
 	"github.com/fiscus/fiscus/internal/httpapi"
 	"github.com/fiscus/fiscus/internal/identity"
-	"github.com/fiscus/fiscus/internal/keyring"
-	"github.com/fiscus/fiscus/internal/password"
 	"github.com/fiscus/fiscus/internal/seed"
 	"github.com/fiscus/fiscus/internal/store"
 )
@@ -71,7 +68,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		}
 		return nil, err
 	}
-	ids, err := newIdentity(cfg, db, log, opt.Now)
+	ids, err := identity.FromConfig(cfg, db, log, opt.Now)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -96,47 +93,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	// server has drained) it seals once more, so no event is left unsealed.
 	a.workers = append(a.workers, audit.NewSealer(db, log, cfg.AuditSealInterval).Run)
 	return a, nil
-}
-
-func newIdentity(cfg config.Config, db *store.DB, log *slog.Logger, now func() time.Time) (*identity.Service, error) {
-	keys, err := keyring.New(cfg.AppSecret, cfg.KeyringFile)
-	if err != nil {
-		return nil, fmt.Errorf("KEYRING_FILE: %w", err)
-	}
-	params := password.Params{
-		Memory:      uint32(cfg.Argon2MemoryKiB),
-		Iterations:  uint32(cfg.Argon2Iterations),
-		Parallelism: uint8(cfg.Argon2Parallelism),
-		SaltLen:     password.DefaultParams().SaltLen,
-		KeyLen:      password.DefaultParams().KeyLen,
-	}
-	if err := params.Validate(); err != nil {
-		return nil, &config.Error{Problems: []string{"ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM: " + err.Error()}}
-	}
-	hasher := password.NewHasher(params, hashConcurrency(cfg.HashConcurrency))
-	icfg := identity.DefaultConfig()
-	icfg.AccessTokenTTL = cfg.TokenTTL
-	icfg.SessionTTL = cfg.SessionTTL
-	icfg.CookieIdleTTL = cfg.CookieIdleTTL
-	icfg.StepUpWindow = cfg.StepUpWindow
-	icfg.LockoutThreshold = cfg.LockoutThreshold
-	icfg.LockoutBase = cfg.LockoutBase
-	icfg.LockoutMax = cfg.LockoutMax
-	icfg.SessionCacheTTL = cfg.SessionCacheTTL
-	return identity.New(identity.Deps{
-		DB: db, Hasher: hasher, Policy: password.DefaultPolicy(), Keyring: keys,
-		AppSecret: cfg.AppSecret, Now: now, Logger: log,
-	}, icfg), nil
-}
-
-// hashConcurrency is the configured bound, or half the CPUs (at least one):
-// a login flood may then use at most half the machine, and every other
-// request keeps CPU to run on.
-func hashConcurrency(configured int) int {
-	if configured > 0 {
-		return configured
-	}
-	return max(1, runtime.NumCPU()/2)
 }
 
 // Handler returns the HTTP handler (for in-process tests).

@@ -21,11 +21,9 @@ import (
 	"github.com/fiscus/fiscus/internal/authz"
 	"github.com/fiscus/fiscus/internal/config"
 	"github.com/fiscus/fiscus/internal/identity"
-	"github.com/fiscus/fiscus/internal/keyring"
 	"github.com/fiscus/fiscus/internal/logging"
 	"github.com/fiscus/fiscus/internal/openapi"
 	"github.com/fiscus/fiscus/internal/openapi/openapitest"
-	"github.com/fiscus/fiscus/internal/password"
 	"github.com/fiscus/fiscus/internal/store"
 	"github.com/fiscus/fiscus/internal/store/storetest"
 )
@@ -59,28 +57,14 @@ const specPassword = "correct horse battery staple"
 
 func newSpecServer(t *testing.T, db *store.DB, cfg config.Config) *specServer {
 	t.Helper()
-	keys, err := keyring.New(cfg.AppSecret, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := logging.New(io.Discard, slog.LevelDebug)
 	// As internal/app builds the identity service, but with cheap password
 	// hashing: the production parameters are tested in internal/password.
-	cheap := password.Params{Memory: 1024, Iterations: 1, Parallelism: 1,
-		SaltLen: password.DefaultParams().SaltLen, KeyLen: password.DefaultParams().KeyLen}
-	icfg := identity.DefaultConfig()
-	icfg.AccessTokenTTL = cfg.TokenTTL
-	icfg.SessionTTL = cfg.SessionTTL
-	icfg.CookieIdleTTL = cfg.CookieIdleTTL
-	icfg.StepUpWindow = cfg.StepUpWindow
-	icfg.LockoutThreshold = cfg.LockoutThreshold
-	icfg.LockoutBase = cfg.LockoutBase
-	icfg.LockoutMax = cfg.LockoutMax
-	icfg.SessionCacheTTL = cfg.SessionCacheTTL
-	ids := identity.New(identity.Deps{
-		DB: db, Hasher: password.NewHasher(cheap, 0), Policy: password.DefaultPolicy(), Keyring: keys,
-		AppSecret: cfg.AppSecret, Logger: log,
-	}, icfg)
+	cfg.Argon2MemoryKiB, cfg.Argon2Iterations, cfg.Argon2Parallelism = 1024, 1, 1
+	ids, err := identity.FromConfig(cfg, db, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := Deps{Config: cfg, DB: db, Logger: log, Version: "test", Identity: ids}
 	return &specServer{srv: New(d), deps: d, ids: ids}
 }
