@@ -197,8 +197,8 @@ func (s *Service) CompleteMFA(ctx context.Context, m Meta, in MFAInput) (LoginRe
 	if len(in.Token) != len("mfa_")+43 {
 		return LoginResult{}, badToken
 	}
-	if (in.Code == "") == (in.RecoveryCode == "") {
-		return LoginResult{}, fault.Invalidf("code", "required", "give exactly one of code and recovery_code")
+	if err := requireOneFactor(in.Code, in.RecoveryCode); err != nil {
+		return LoginResult{}, err
 	}
 	now := s.clock()
 	var (

@@ -56,6 +56,32 @@ func (s *Service) checkSecondFactor(ctx context.Context, tx *store.Tx, u User, c
 	return "totp", nil
 }
 
+// requireOneFactor refuses a request that gives both or neither of a TOTP
+// code and a recovery code.
+func requireOneFactor(code, recovery string) error {
+	if (code == "") == (recovery == "") {
+		return fault.Invalidf("code", "required", "give exactly one of code and recovery_code")
+	}
+	return nil
+}
+
+// verifyEnabledFactor locks the user, requires 2FA to be on, and checks the
+// code or recovery code, returning the user and the method used.
+func (s *Service) verifyEnabledFactor(ctx context.Context, tx *store.Tx, userID, code, recovery string, now time.Time) (User, string, error) {
+	u, err := getUserForUpdate(ctx, tx, userID)
+	if err != nil {
+		return User{}, "", err
+	}
+	if !u.MFAEnabled {
+		return User{}, "", fault.New(CodeMFANotEnabled, "Two-factor authentication is not enabled.")
+	}
+	method, err := s.checkSecondFactor(ctx, tx, u, code, recovery, now)
+	if err != nil {
+		return User{}, "", err
+	}
+	return u, method, nil
+}
+
 // TOTPSetup is what an authenticator app needs.
 type TOTPSetup = totp.Key
 
@@ -135,19 +161,12 @@ func (s *Service) EnableTOTP(ctx context.Context, m Meta, p authz.Principal, cod
 
 // DisableTOTP turns 2FA off; it needs a valid code or recovery code.
 func (s *Service) DisableTOTP(ctx context.Context, m Meta, p authz.Principal, code, recovery string) error {
-	if (code == "") == (recovery == "") {
-		return fault.Invalidf("code", "required", "give exactly one of code and recovery_code")
+	if err := requireOneFactor(code, recovery); err != nil {
+		return err
 	}
 	now := s.clock()
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		u, err := getUserForUpdate(ctx, tx, p.UserID)
-		if err != nil {
-			return err
-		}
-		if !u.MFAEnabled {
-			return fault.New(CodeMFANotEnabled, "Two-factor authentication is not enabled.")
-		}
-		method, err := s.checkSecondFactor(ctx, tx, u, code, recovery, now)
+		u, method, err := s.verifyEnabledFactor(ctx, tx, p.UserID, code, recovery, now)
 		if err != nil {
 			return err
 		}
@@ -228,19 +247,12 @@ func replaceRecoveryCodes(ctx context.Context, tx *store.Tx, userID string, code
 
 // StepUp records a fresh MFA check on the caller's session.
 func (s *Service) StepUp(ctx context.Context, m Meta, p authz.Principal, code, recovery string) error {
-	if (code == "") == (recovery == "") {
-		return fault.Invalidf("code", "required", "give exactly one of code and recovery_code")
+	if err := requireOneFactor(code, recovery); err != nil {
+		return err
 	}
 	now := s.clock()
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		u, err := getUserForUpdate(ctx, tx, p.UserID)
-		if err != nil {
-			return err
-		}
-		if !u.MFAEnabled {
-			return fault.New(CodeMFANotEnabled, "Two-factor authentication is not enabled.")
-		}
-		method, err := s.checkSecondFactor(ctx, tx, u, code, recovery, now)
+		u, method, err := s.verifyEnabledFactor(ctx, tx, p.UserID, code, recovery, now)
 		if err != nil {
 			return err
 		}
