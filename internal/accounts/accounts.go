@@ -90,6 +90,7 @@ type Service struct {
 	db     *store.DB
 	now    func() time.Time
 	system sync.Map // system code → Account (system accounts never change ID)
+	refs   refCache
 }
 
 // Deps are the service's collaborators.

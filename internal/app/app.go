@@ -13,12 +13,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fiscus/fiscus/internal/accounts"
 	"github.com/fiscus/fiscus/internal/audit"
 	"github.com/fiscus/fiscus/internal/config"
 	"github.com/fiscus/fiscus/internal/httpapi"
+	"github.com/fiscus/fiscus/internal/idempotency"
 	"github.com/fiscus/fiscus/internal/identity"
+	"github.com/fiscus/fiscus/internal/journal"
 	"github.com/fiscus/fiscus/internal/seed"
 	"github.com/fiscus/fiscus/internal/store"
+	"github.com/fiscus/fiscus/internal/transfer"
 )
 
 // App is one running Fiscus process.
@@ -27,6 +31,8 @@ type App struct {
 	db     *store.DB
 	log    *slog.Logger
 	ids    *identity.Service
+	accts  *accounts.Service
+	eng    *journal.Engine
 	server *httpapi.Server
 	now    func() time.Time
 
@@ -74,20 +80,34 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		return nil, err
 	}
 	a.ids = ids
+	linger := cfg.LedgerLinger
+	if linger == 0 {
+		linger = -1 // the engine's "never wait"
+	}
+	a.eng = journal.New(db, journal.Options{MaxBatch: cfg.LedgerMaxBatch, Linger: linger, Logger: log})
+	a.accts = accounts.New(accounts.Deps{DB: db, Now: opt.Now})
+	keys := idempotency.New(db, cfg.IdempotencyRetention)
+	transfers := transfer.New(transfer.Deps{DB: db, Engine: a.eng, Accounts: a.accts, Keys: keys, Now: opt.Now})
 	if cfg.SeedDemoData {
-		if err := seed.Demo(ctx, ids, log); err != nil {
+		if err := seed.Demo(ctx, seed.Deps{DB: db, Identity: ids, Accounts: a.accts, Now: opt.Now, Logger: log}); err != nil {
 			db.Close()
 			return nil, err
 		}
 	}
 	a.server = httpapi.New(httpapi.Deps{
-		Config:   cfg,
-		DB:       db,
-		Logger:   log,
-		Version:  opt.Version,
-		Now:      opt.Now,
-		Identity: ids,
+		Config:    cfg,
+		DB:        db,
+		Logger:    log,
+		Version:   opt.Version,
+		Now:       opt.Now,
+		Identity:  ids,
+		Accounts:  a.accts,
+		Transfers: transfers,
 	})
+	// The posting engine's writer; when Run stops the workers (after the
+	// HTTP server has drained) it commits what is still queued.
+	a.workers = append(a.workers, a.eng.Run)
+	a.workers = append(a.workers, maintenance(a.eng, keys, opt.Now, log))
 	// The sealer links committed audit events into the hash chain every
 	// AUDIT_SEAL_INTERVAL_MS; when Run stops the workers (after the HTTP
 	// server has drained) it seals once more, so no event is left unsealed.
@@ -103,6 +123,12 @@ func (a *App) Server() *httpapi.Server { return a.server }
 
 // Identity returns the identity service (tests use it to create staff users).
 func (a *App) Identity() *identity.Service { return a.ids }
+
+// Accounts returns the accounts service (tests read balances with it).
+func (a *App) Accounts() *accounts.Service { return a.accts }
+
+// Engine returns the posting engine (tests read its counters).
+func (a *App) Engine() *journal.Engine { return a.eng }
 
 // DB returns the database.
 func (a *App) DB() *store.DB { return a.db }

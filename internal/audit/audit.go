@@ -166,20 +166,40 @@ type Event struct {
 // the transaction commits. If the transaction rolls back, the event is gone
 // with it.
 func Record(ctx context.Context, tx *store.Tx, e Event) (string, error) {
-	details, ip, err := e.validate()
+	eventID, vals, err := Row(e)
 	if err != nil {
 		return "", err
 	}
-	eventID := id.New(IDPrefix, e.At)
 	_, err = tx.Exec(ctx, `INSERT INTO audit_events
 		(id, at, actor_kind, actor_id, action, target_type, target_id, request_id, ip, details)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		eventID, store.Micros(e.At), string(e.ActorKind), e.ActorID, e.Action,
-		e.TargetType, e.TargetID, e.RequestID, ip, string(details))
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, vals...)
 	if err != nil {
 		return "", fmt.Errorf("record audit event %s: %w", e.Action, err)
 	}
 	return eventID, nil
+}
+
+// Table is the table events are recorded in.
+const Table = "audit_events"
+
+// Columns returns the columns Row fills, in order, for callers that insert
+// events with other rows of theirs (the posting engine inserts a batch's
+// events with one statement). The same rules as for Record apply: insert
+// the row in the transaction of the change it describes.
+func Columns() []string {
+	return []string{"id", "at", "actor_kind", "actor_id", "action", "target_type", "target_id", "request_id", "ip", "details"}
+}
+
+// Row validates e and returns the new event's ID and its row values in
+// Columns order.
+func Row(e Event) (string, []any, error) {
+	details, ip, err := e.validate()
+	if err != nil {
+		return "", nil, err
+	}
+	eventID := id.New(IDPrefix, e.At)
+	return eventID, []any{eventID, store.Micros(e.At), string(e.ActorKind), e.ActorID, e.Action,
+		e.TargetType, e.TargetID, e.RequestID, ip, string(details)}, nil
 }
 
 // validate checks e and returns its canonical details and IP address.

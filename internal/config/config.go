@@ -76,6 +76,11 @@ type Config struct {
 	HashConcurrency   int           // PASSWORD_HASH_CONCURRENCY: simultaneous password hashes (0: half the CPUs, at least 1)
 	KeyringFile       string        // KEYRING_FILE: data-encryption keys ("id:base64key" lines; first is primary)
 	SessionCacheTTL   time.Duration // SESSION_CACHE_TTL_MS: how long a validated session is trusted without a query
+
+	// Ledger.
+	IdempotencyRetention time.Duration // IDEMPOTENCY_RETENTION_HOURS: how long Idempotency-Key records are kept
+	LedgerMaxBatch       int           // LEDGER_MAX_BATCH: operations per group-commit transaction
+	LedgerLinger         time.Duration // LEDGER_LINGER_US: longest wait for a batch to fill while callers are active
 }
 
 // Production reports whether the process runs in production mode.
@@ -129,6 +134,9 @@ func Load(getenv func(string) string) (Config, error) {
 	c.HashConcurrency = p.integer("PASSWORD_HASH_CONCURRENCY", 0, 0, 1024)
 	c.KeyringFile = getenv("KEYRING_FILE")
 	c.SessionCacheTTL = time.Duration(p.integer("SESSION_CACHE_TTL_MS", 2000, 0, 60_000)) * time.Millisecond
+	c.IdempotencyRetention = time.Duration(p.integer("IDEMPOTENCY_RETENTION_HOURS", 24, 1, 24*90)) * time.Hour
+	c.LedgerMaxBatch = p.integer("LEDGER_MAX_BATCH", 256, 1, 4096)
+	c.LedgerLinger = time.Duration(p.integer("LEDGER_LINGER_US", 1000, 0, 100_000)) * time.Microsecond
 	c.DatabaseURL = p.str("DATABASE_URL", "sqlite:///"+filepath.ToSlash(filepath.Join(c.DataDir, "fiscus.db")))
 	c.Addr = getenv("ADDR")
 	if c.Addr == "" {

@@ -16,12 +16,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/fiscus/fiscus/internal/accounts"
 	"github.com/fiscus/fiscus/internal/authz"
 	"github.com/fiscus/fiscus/internal/config"
 	"github.com/fiscus/fiscus/internal/fault"
 	"github.com/fiscus/fiscus/internal/identity"
 	"github.com/fiscus/fiscus/internal/ratelimit"
 	"github.com/fiscus/fiscus/internal/store"
+	"github.com/fiscus/fiscus/internal/transfer"
 )
 
 // Deps are what the HTTP layer needs from the rest of the process.
@@ -33,6 +35,9 @@ type Deps struct {
 	Version  string
 	Now      func() time.Time
 	Identity *identity.Service
+	// Accounts and Transfers serve the ledger routes; both or neither.
+	Accounts  *accounts.Service
+	Transfers *transfer.Service
 }
 
 // Server holds the routes and the middleware chain.
@@ -46,6 +51,8 @@ type Server struct {
 	started time.Time
 
 	ids          *identity.Service
+	accounts     *accounts.Service
+	transfers    *transfer.Service
 	ipLimit      *ratelimit.Limiter // auth endpoints, per client IP
 	accountLimit *ratelimit.Limiter // login attempts, per email
 
@@ -74,6 +81,8 @@ func New(d Deps) *Server {
 		mux:          http.NewServeMux(),
 		perms:        map[string]authz.Permission{},
 		ids:          d.Identity,
+		accounts:     d.Accounts,
+		transfers:    d.Transfers,
 		ipLimit:      ratelimit.New(d.Config.AuthRatePerIP, max(1, d.Config.AuthRatePerIP/2), maxRateKeys),
 		accountLimit: ratelimit.New(d.Config.AuthRatePerEmail, max(1, d.Config.AuthRatePerEmail/2), maxRateKeys),
 	}
@@ -176,5 +185,8 @@ func (s *Server) routes() {
 	s.handle("GET /docs/{asset}", handleDocsAsset(spec))
 	if s.ids != nil {
 		s.identityRoutes()
+	}
+	if s.accounts != nil && s.transfers != nil {
+		s.ledgerRoutes()
 	}
 }

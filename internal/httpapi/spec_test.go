@@ -18,14 +18,18 @@ import (
 
 	pqtotp "github.com/pquerna/otp/totp"
 
+	"github.com/fiscus/fiscus/internal/accounts"
 	"github.com/fiscus/fiscus/internal/authz"
 	"github.com/fiscus/fiscus/internal/config"
+	"github.com/fiscus/fiscus/internal/idempotency"
 	"github.com/fiscus/fiscus/internal/identity"
+	"github.com/fiscus/fiscus/internal/journal"
 	"github.com/fiscus/fiscus/internal/logging"
 	"github.com/fiscus/fiscus/internal/openapi"
 	"github.com/fiscus/fiscus/internal/openapi/openapitest"
 	"github.com/fiscus/fiscus/internal/store"
 	"github.com/fiscus/fiscus/internal/store/storetest"
+	"github.com/fiscus/fiscus/internal/transfer"
 )
 
 // The OpenAPI document (internal/openapi/openapi.yaml) is the contract. These
@@ -51,6 +55,10 @@ type specServer struct {
 	admin string // bearer access token of a user with the admin role
 	user  string // bearer access token of a customer
 	fx    *specFixture
+	staff map[string]string // bearer tokens of staff users signed in by the ledger cases, by email
+
+	accts     *accounts.Service
+	transfers *transfer.Service
 }
 
 const specPassword = "correct horse battery staple"
@@ -65,8 +73,15 @@ func newSpecServer(t *testing.T, db *store.DB, cfg config.Config) *specServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Deps{Config: cfg, DB: db, Logger: log, Version: "test", Identity: ids}
-	return &specServer{srv: New(d), deps: d, ids: ids}
+	eng := journal.New(db, journal.Options{Logger: log})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	accts := accounts.New(accounts.Deps{DB: db})
+	transfers := transfer.New(transfer.Deps{DB: db, Engine: eng, Accounts: accts, Keys: idempotency.New(db, time.Hour)})
+	d := Deps{Config: cfg, DB: db, Logger: log, Version: "test", Identity: ids, Accounts: accts, Transfers: transfers}
+	return &specServer{srv: New(d), deps: d, ids: ids, accts: accts, transfers: transfers, staff: map[string]string{}}
 }
 
 // specOptionalDeps are the Deps fields New fills in itself when they are nil;
@@ -120,6 +135,7 @@ type specFixture struct {
 	recovery     []string // the 2FA user's recovery codes; [0] is spent
 	enableSecret string   // a TOTP secret set up, not yet enabled
 	enableToken  string   // its user's session
+	ledger       *specLedger
 }
 
 // newSpecFixture makes the fixture on s; s.admin and s.user must be signed in.
@@ -188,6 +204,7 @@ func newSpecFixture(t *testing.T, s *specServer) *specFixture {
 		t.Fatalf("complete MFA: %v", err)
 	}
 	fx.mfaFresh = done.Tokens.AccessToken
+	fx.ledger = newSpecLedger(t, s, fx)
 	return fx
 }
 
@@ -338,6 +355,7 @@ func specCases() []specCase {
 				return http.Header{"Content-Length": {strconv.Itoa(64 << 20)}}
 			}},
 	}
+	cases = append(cases, specLedgerCases()...)
 	cases = append(cases, specIdentityCases()...)
 	for _, name := range openapi.DocsAssetNames() {
 		cases = append(cases, specCase{name: "docs asset " + name, method: "GET", path: "/docs/" + name, status: 200,

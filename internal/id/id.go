@@ -1,20 +1,36 @@
 // Package id makes Fiscus's opaque identifiers: a short type prefix and a
 // ULID, for example "acct_01JD3V6X4T6ZQ2M8Y7H0K1C9RE". IDs sort by creation
-// time (to the millisecond) and carry 80 bits of crypto/rand entropy, so they
-// are neither guessable nor colliding.
+// time (to the millisecond) and, within a millisecond, by creation order in
+// the process (monotonic ULIDs: the entropy of the previous ID plus a random
+// increment), so a list ordered by ID is in creation order. They carry 80
+// bits of crypto/rand entropy, so they are neither guessable nor colliding.
 package id
 
 import (
 	"crypto/rand"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 )
 
+var (
+	mu      sync.Mutex
+	entropy = ulid.Monotonic(rand.Reader, 0)
+)
+
 // New returns prefix + "_" + a ULID for time t.
 func New(prefix string, t time.Time) string {
-	u := ulid.MustNew(ulid.Timestamp(t), rand.Reader)
+	mu.Lock()
+	u, err := ulid.New(ulid.Timestamp(t), entropy)
+	if err != nil {
+		// The monotonic increment overflowed within one millisecond (after
+		// billions of IDs): start that millisecond afresh.
+		entropy = ulid.Monotonic(rand.Reader, 0)
+		u = ulid.MustNew(ulid.Timestamp(t), entropy)
+	}
+	mu.Unlock()
 	return prefix + "_" + u.String()
 }
 

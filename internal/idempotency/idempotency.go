@@ -7,9 +7,10 @@
 //   - same key, same request, after success → the original response, replayed;
 //   - same key, different request → idempotency_key_reused (422);
 //   - same key while the first request is still running on this instance →
-//     idempotency_key_in_flight (409); on another instance the second request
-//     loses the claim inside the transaction and then replays or refuses as
-//     above;
+//     the second waits for the first to end (up to MaxInFlightWait), then
+//     replays its response, or answers idempotency_key_in_flight (409) if it
+//     is still running; on another instance the second request loses the
+//     claim inside the transaction and then replays or refuses as above;
 //   - a request that failed wrote nothing, so a retry runs again.
 //
 // Records expire after the retention period and are then swept.
@@ -57,12 +58,13 @@ type Keeper struct {
 	db        *store.DB
 	retention time.Duration
 	mu        sync.Mutex
-	inflight  map[string]struct{}
+	inflight  map[string]chan struct{} // closed when the request holding the key ends
+	wait      time.Duration            // MaxInFlightWait; shorter in tests
 }
 
 // New returns a keeper whose records live for retention.
 func New(db *store.DB, retention time.Duration) *Keeper {
-	return &Keeper{db: db, retention: retention, inflight: make(map[string]struct{})}
+	return &Keeper{db: db, retention: retention, inflight: make(map[string]chan struct{}), wait: MaxInFlightWait}
 }
 
 // Retention is how long records are kept.
@@ -104,25 +106,9 @@ func flightKey(scope, key string) string { return scope + "\x00" + key }
 // or a release function to call when the request is over (whatever its
 // outcome), or an error: in flight (409) or reused with another request (422).
 func (k *Keeper) Begin(ctx context.Context, scope, key, hash string) (*Stored, func(), error) {
-	if err := ValidateKey(key); err != nil {
+	release, err := k.Acquire(ctx, scope, key)
+	if err != nil {
 		return nil, nil, err
-	}
-	fk := flightKey(scope, key)
-	k.mu.Lock()
-	if _, busy := k.inflight[fk]; busy {
-		k.mu.Unlock()
-		return nil, nil, fault.New(fault.IdempotencyBusy, "A request with this Idempotency-Key is still being processed.")
-	}
-	if len(k.inflight) >= MaxInFlight {
-		k.mu.Unlock()
-		return nil, nil, fault.New(fault.Unavailable, "Too many requests in flight; retry shortly.")
-	}
-	k.inflight[fk] = struct{}{}
-	k.mu.Unlock()
-	release := func() {
-		k.mu.Lock()
-		delete(k.inflight, fk)
-		k.mu.Unlock()
 	}
 	stored, err := k.Lookup(ctx, scope, key, hash)
 	if err != nil || stored != nil {
@@ -130,6 +116,62 @@ func (k *Keeper) Begin(ctx context.Context, scope, key, hash string) (*Stored, f
 		return stored, nil, err
 	}
 	return nil, release, nil
+}
+
+// MaxInFlightWait is how long a request waits for an earlier request with
+// the same key, still running on this instance, before it is answered
+// idempotency_key_in_flight.
+const MaxInFlightWait = 5 * time.Second
+
+// Acquire marks a key in flight on this instance without reading the
+// database, for callers that claim the key optimistically in the movement's
+// transaction and Lookup only when the claim (or the movement) fails. If an
+// earlier request with the key is still running here, Acquire waits for it
+// to end (up to MaxInFlightWait), so that concurrent duplicates get the
+// first one's answer replayed rather than an error; after that it answers
+// idempotency_key_in_flight (409). It returns the release function to call
+// when the request is over.
+func (k *Keeper) Acquire(ctx context.Context, scope, key string) (func(), error) {
+	if err := ValidateKey(key); err != nil {
+		return nil, err
+	}
+	fk := flightKey(scope, key)
+	var timeout <-chan time.Time
+	for {
+		k.mu.Lock()
+		busy, ok := k.inflight[fk]
+		if !ok {
+			break // still locked: take it below
+		}
+		k.mu.Unlock()
+		if timeout == nil {
+			t := time.NewTimer(k.wait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-busy:
+		case <-timeout:
+			return nil, fault.New(fault.IdempotencyBusy, "A request with this Idempotency-Key is still being processed.")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	defer k.mu.Unlock()
+	if len(k.inflight) >= MaxInFlight {
+		return nil, fault.New(fault.Unavailable, "Too many requests in flight; retry shortly.")
+	}
+	done := make(chan struct{})
+	k.inflight[fk] = done
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			k.mu.Lock()
+			delete(k.inflight, fk)
+			k.mu.Unlock()
+			close(done)
+		})
+	}, nil
 }
 
 // Lookup returns the stored response for a key if the request matches, nil
@@ -189,9 +231,15 @@ func (k *Keeper) ClaimValues(r Record) []any {
 // ResponseColumns describe the response row.
 func (k *Keeper) ResponseColumns() []string { return []string{"scope", "key", "status", "body"} }
 
-// ResponseValues are the values of the response row, in ResponseColumns order.
-func (k *Keeper) ResponseValues(r Record) []any {
-	return []any{r.Scope, r.Key, r.Status, string(r.Body)}
+// ResponseValues are the values of the response row, in ResponseColumns
+// order, with r.Body as the body.
+func (k *Keeper) ResponseValues(r Record) []any { return k.ResponseValuesWith(r, string(r.Body)) }
+
+// ResponseValuesWith is ResponseValues with the body given as a value of
+// the caller's (the posting engine computes a response from the committed
+// outcome: a journal.FromResult).
+func (k *Keeper) ResponseValuesWith(r Record, body any) []any {
+	return []any{r.Scope, r.Key, r.Status, body}
 }
 
 // Sweep deletes records that expired before now and returns how many.

@@ -32,6 +32,7 @@ func TestBeginReplayReuseInFlight(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		k := New(db, 24*time.Hour)
+		k.wait = 20 * time.Millisecond
 		h1, _ := Hash("POST /api/v1/transfers", map[string]any{"amount": 100})
 		h2, _ := Hash("POST /api/v1/transfers", map[string]any{"amount": 101})
 
@@ -39,7 +40,8 @@ func TestBeginReplayReuseInFlight(t *testing.T) {
 		if err != nil || stored != nil || release == nil {
 			t.Fatalf("first Begin = %v, release %t, %v", stored, release != nil, err)
 		}
-		// The same key again while the first is running: 409.
+		// The same key again while the first is running (and keeps running
+		// past the wait): 409.
 		if _, _, err := k.Begin(ctx, "usr_a", "key-1", h1); !fault.Is(err, fault.IdempotencyBusy) {
 			t.Fatalf("concurrent Begin = %v, want in flight", err)
 		}
@@ -71,6 +73,28 @@ func TestBeginReplayReuseInFlight(t *testing.T) {
 			t.Fatalf("retry after failure: %v", err)
 		}
 		release()
+
+		// A duplicate that arrives while the first runs waits for it and
+		// then gets its stored response.
+		k.wait = time.Minute
+		_, release, err = k.Begin(ctx, "usr_a", "key-3", h1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waiter := make(chan *Stored, 1)
+		go func() {
+			s, rel, err := k.Begin(ctx, "usr_a", "key-3", h1)
+			if err != nil || rel != nil {
+				t.Errorf("waiting Begin = %v, release %t", err, rel != nil)
+			}
+			waiter <- s
+		}()
+		commit(t, db, k, Record{Scope: "usr_a", Key: "key-3", Hash: h1, ResourceID: "trf_3", Status: 201, Body: []byte(`{"id":"trf_3"}`), Now: now})
+		release()
+		release() // a second release is harmless
+		if s := <-waiter; s == nil || s.ResourceID != "trf_3" {
+			t.Fatalf("the waiting duplicate got %+v, want the first response", s)
+		}
 
 		// Sweeping removes only expired records.
 		commit(t, db, k, Record{Scope: "usr_a", Key: "old", Hash: h1, ResourceID: "trf_0", Status: 201, Body: []byte(`{}`), Now: now.Add(-48 * time.Hour)})

@@ -1,0 +1,187 @@
+package transfer
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fiscus/fiscus/internal/fault"
+	"github.com/fiscus/fiscus/internal/id"
+	"github.com/fiscus/fiscus/internal/store"
+)
+
+// Page sizes of List.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 200
+)
+
+// Viewer is who reads transfers: a customer sees the transfers that leave
+// or reach their accounts; staff with the read-all permission (All) see
+// every transfer.
+type Viewer struct {
+	UserID string
+	All    bool
+}
+
+// Filter selects transfers. Zero fields do not filter.
+type Filter struct {
+	Status    string
+	AccountID string    // either side
+	From, To  time.Time // From ≤ created_at < To
+	Cursor    string    // the NextCursor of the previous page
+	Limit     int       // 1 to MaxLimit; 0: DefaultLimit
+}
+
+const transferCols = `id, kind, status, maker_user_id, from_account_id, to_account_id,
+	COALESCE(from_owner_id, ''), COALESCE(to_owner_id, ''), asset, amount, memo, COALESCE(entry_id, ''),
+	balance_after, available_after, created_at, updated_at, executed_at`
+
+// Get returns a transfer the viewer may see; any other is not_found.
+func (s *Service) Get(ctx context.Context, v Viewer, transferID string) (Transfer, error) {
+	if !id.Valid(IDPrefix, transferID) {
+		return Transfer{}, transferNotFound()
+	}
+	var t Transfer
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		t, err = scanTransfer(tx.QueryRow(ctx, `SELECT `+transferCols+` FROM transfers WHERE id = ?`, transferID))
+		if store.IsNotFound(err) {
+			return transferNotFound()
+		}
+		if err != nil {
+			return fmt.Errorf("get transfer: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Transfer{}, err
+	}
+	if !v.All && t.FromOwnerID != v.UserID && t.ToOwnerID != v.UserID {
+		return Transfer{}, transferNotFound()
+	}
+	return t, nil
+}
+
+// List returns a page of the transfers the viewer may see, newest first,
+// and the cursor of the next page ("" on the last page).
+func (s *Service) List(ctx context.Context, v Viewer, f Filter) ([]Transfer, string, error) {
+	limit := f.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultLimit
+	case limit < 0 || limit > MaxLimit:
+		return nil, "", fault.Invalidf("limit", "out_of_range", "must be an integer from 1 to %d", MaxLimit)
+	}
+	var where []string
+	var args []any
+	if !v.All {
+		where = append(where, `(from_owner_id = ? OR to_owner_id = ?)`)
+		args = append(args, v.UserID, v.UserID)
+	}
+	if f.Status != "" {
+		if !slices.Contains(Statuses, f.Status) {
+			return nil, "", fault.Invalidf("status", "invalid", "must be one of %s", strings.Join(Statuses, ", "))
+		}
+		where = append(where, `status = ?`)
+		args = append(args, f.Status)
+	}
+	if f.AccountID != "" {
+		if !id.Valid("acct", f.AccountID) {
+			return nil, "", fault.Invalidf("account_id", "invalid", "is not an account ID")
+		}
+		where = append(where, `(from_account_id = ? OR to_account_id = ?)`)
+		args = append(args, f.AccountID, f.AccountID)
+	}
+	if !f.From.IsZero() {
+		where = append(where, `created_at >= ?`)
+		args = append(args, store.Micros(f.From))
+	}
+	if !f.To.IsZero() {
+		where = append(where, `created_at < ?`)
+		args = append(args, store.Micros(f.To))
+	}
+	if f.Cursor != "" {
+		after, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, `id < ?`)
+		args = append(args, after)
+	}
+	q := `SELECT ` + transferCols + ` FROM transfers`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit+1)
+	var out []Transfer
+	err := s.db.Read(ctx, func(tx *store.Tx) error {
+		out = out[:0]
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("list transfers: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanTransfer(rows)
+			if err != nil {
+				return fmt.Errorf("list transfers: %w", err)
+			}
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = encodeCursor(out[limit-1].ID)
+	}
+	return out, next, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanTransfer(r scanner) (Transfer, error) {
+	var t Transfer
+	var bal, avail sql.NullInt64
+	var created, updated, executed int64
+	err := r.Scan(&t.ID, &t.Kind, &t.Status, &t.MakerID, &t.FromAccountID, &t.ToAccountID,
+		&t.FromOwnerID, &t.ToOwnerID, &t.Currency, &t.Amount, &t.Memo, &t.EntryID,
+		&bal, &avail, &created, &updated, &executed)
+	if err != nil {
+		return Transfer{}, err
+	}
+	if bal.Valid {
+		t.BalanceAfter = &bal.Int64
+	}
+	if avail.Valid {
+		t.AvailableAfter = &avail.Int64
+	}
+	t.CreatedAt, t.UpdatedAt = store.FromMicros(created), store.FromMicros(updated)
+	if executed != 0 {
+		t.ExecutedAt = store.FromMicros(executed)
+	}
+	return t, nil
+}
+
+func encodeCursor(lastID string) string { return base64.RawURLEncoding.EncodeToString([]byte(lastID)) }
+
+func decodeCursor(c string) (string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || !id.Valid(IDPrefix, string(raw)) {
+		return "", fault.Invalidf("cursor", "invalid", "is not a cursor from a previous page")
+	}
+	return string(raw), nil
+}
+
+func transferNotFound() *fault.Error {
+	return fault.New(fault.NotFound, "The transfer does not exist.")
+}
