@@ -47,6 +47,8 @@ commands:
   audit verify        verify the tamper-evident audit chain
   ledger verify       check every ledger invariant (balanced postings, cached
                       balances, floors, holds, reversals)
+  bench               drive transfer load against a running server over HTTP,
+                      then verify the ledger and money conservation
   version             print the version
 Run "fiscus <command> -h" for a command's flags. Configuration comes from
 environment variables (see README); flags override them.`
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runAudit(ctx, args, getenv, stdout, stderr)
 	case "ledger":
 		return runLedger(ctx, args, getenv, stdout, stderr)
+	case "bench":
+		return runBench(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "fiscus", buildVersion())
 		return nil

@@ -41,7 +41,7 @@ func eachEngine(t *testing.T, opt testapp.Options, fn func(t *testing.T, env *te
 const goodPassword = "correct horse battery staple"
 
 // register creates a customer over the API and returns a signed-in client.
-func register(t *testing.T, env *testapp.Env, email string) (*client.Client, client.Tokens) {
+func register(t testing.TB, env *testapp.Env, email string) (*client.Client, client.Tokens) {
 	t.Helper()
 	c := env.Client()
 	resp, err := c.Post(ctx, "/api/v1/auth/register", map[string]any{"email": email, "password": goodPassword, "name": "Test " + email})
@@ -53,7 +53,7 @@ func register(t *testing.T, env *testapp.Env, email string) (*client.Client, cli
 
 // staff creates a user with roles through the service (no API creates staff)
 // and signs them in.
-func staff(t *testing.T, env *testapp.Env, email string, roles ...authz.Role) (*client.Client, identity.User) {
+func staff(t testing.TB, env *testapp.Env, email string, roles ...authz.Role) (*client.Client, identity.User) {
 	t.Helper()
 	u, err := env.App.Identity().SeedUser(ctx, identity.RegisterInput{Email: email, Password: goodPassword, Name: "Staff"}, roles)
 	if err != nil {
@@ -65,7 +65,7 @@ func staff(t *testing.T, env *testapp.Env, email string, roles ...authz.Role) (*
 	return c, u
 }
 
-func mustStatus(t *testing.T, resp *client.Response, err error, want int) *client.Response {
+func mustStatus(t testing.TB, resp *client.Response, err error, want int) *client.Response {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("request failed: %v", err)
@@ -76,7 +76,7 @@ func mustStatus(t *testing.T, resp *client.Response, err error, want int) *clien
 	return resp
 }
 
-func mustProblem(t *testing.T, resp *client.Response, err error, status int, code string) *client.Problem {
+func mustProblem(t testing.TB, resp *client.Response, err error, status int, code string) *client.Problem {
 	t.Helper()
 	mustStatus(t, resp, err, status)
 	if resp.Problem == nil || resp.Problem.Code != code {

@@ -23,7 +23,7 @@ type ledgerEnv struct {
 	keys  atomic.Int64
 }
 
-func newLedgerEnv(t *testing.T, env *testapp.Env) *ledgerEnv {
+func newLedgerEnv(t testing.TB, env *testapp.Env) *ledgerEnv {
 	t.Helper()
 	admin, _ := staff(t, env, "ledger-admin@example.com", authz.Admin)
 	return &ledgerEnv{Env: env, admin: admin}
@@ -53,7 +53,7 @@ type transferBody struct {
 	AvailableBalanceAfter *int64  `json:"available_balance_after"`
 }
 
-func openAccount(t *testing.T, c *client.Client, typ, currency string) string {
+func openAccount(t testing.TB, c *client.Client, typ, currency string) string {
 	t.Helper()
 	resp, err := c.Post(ctx, "/api/v1/accounts", map[string]any{"type": typ, "name": "E2E " + typ, "currency": currency})
 	mustStatus(t, resp, err, http.StatusCreated)
@@ -64,7 +64,7 @@ func openAccount(t *testing.T, c *client.Client, typ, currency string) string {
 	return a.ID
 }
 
-func (l *ledgerEnv) fund(t *testing.T, accountID string, amount int64) {
+func (l *ledgerEnv) fund(t testing.TB, accountID string, amount int64) {
 	t.Helper()
 	resp, err := l.admin.Do(ctx, client.Request{Method: "POST", Path: "/api/v1/admin/adjustments",
 		Header: http.Header{"Idempotency-Key": {l.key()}},
@@ -80,7 +80,7 @@ func cashBody(from, to string, amount int64) map[string]any {
 	return map[string]any{"kind": "cash", "from_account_id": from, "to_account_id": to, "amount": amount, "currency": "USD"}
 }
 
-func getAccount(t *testing.T, c *client.Client, id string) accountBody {
+func getAccount(t testing.TB, c *client.Client, id string) accountBody {
 	t.Helper()
 	resp, err := c.Get(ctx, "/api/v1/accounts/"+id)
 	mustStatus(t, resp, err, http.StatusOK)
@@ -92,7 +92,7 @@ func getAccount(t *testing.T, c *client.Client, id string) accountBody {
 }
 
 // verifyClean runs the ledger verifier over the API and fails on any violation.
-func (l *ledgerEnv) verifyClean(t *testing.T) {
+func (l *ledgerEnv) verifyClean(t testing.TB) {
 	t.Helper()
 	resp, err := l.admin.Post(ctx, "/api/v1/admin/ledger/verify", nil)
 	mustStatus(t, resp, err, http.StatusOK)
@@ -111,7 +111,7 @@ func (l *ledgerEnv) verifyClean(t *testing.T) {
 // counts are the rows a money movement writes; a refused request changes none.
 type counts struct{ entries, postings, transfers, keys, events int64 }
 
-func (l *ledgerEnv) counts(t *testing.T) counts {
+func (l *ledgerEnv) counts(t testing.TB) counts {
 	t.Helper()
 	var c counts
 	err := l.App.DB().Read(ctx, func(tx *store.Tx) error {
@@ -510,3 +510,49 @@ func TestTransfersReadSide(t *testing.T) {
 		l.verifyClean(t)
 	})
 }
+
+// TestDemoAccountsFundedOnce: dev-mode demo users get their funded accounts,
+// and seeding again (a restart) neither opens nor funds anything twice.
+func TestDemoAccountsFundedOnce(t *testing.T) {
+	eachEngine(t, testapp.Options{Env: map[string]string{"SEED_DEMO_DATA": "true"}}, func(t *testing.T, env *testapp.Env) {
+		check := func(env *testapp.Env) {
+			t.Helper()
+			for _, u := range []struct {
+				email, pw string
+				want      map[string]int64
+			}{
+				{"alice@fintrade.com", "alice123", map[string]int64{"checking": 100_000_00, "investment": 50_000_00}},
+				{"bob@fintrade.com", "bob123", map[string]int64{"checking": 100_000_00, "investment": 50_000_00}},
+				{"compliance@fintrade.com", "comply123", map[string]int64{"checking": 100_000_00}},
+				{"admin@fintrade.com", "admin123", map[string]int64{"checking": 100_000_00}},
+			} {
+				c := env.Client()
+				_, resp, err := c.Login(ctx, u.email, u.pw)
+				mustStatus(t, resp, err, http.StatusOK)
+				resp, err = c.Get(ctx, "/api/v1/accounts")
+				mustStatus(t, resp, err, http.StatusOK)
+				var list struct{ Data []accountBody }
+				if err := resp.Decode(&list); err != nil {
+					t.Fatal(err)
+				}
+				got := map[string]int64{}
+				for _, a := range list.Data {
+					if a.Currency != "USD" {
+						t.Errorf("%s has a %s account", u.email, a.Currency)
+					}
+					got[a.Type] += a.Balance
+				}
+				if len(list.Data) != len(u.want) || fmt.Sprint(got) != fmt.Sprint(u.want) {
+					t.Errorf("%s: %d accounts with %v, want %v", u.email, len(list.Data), got, u.want)
+				}
+			}
+		}
+		check(env)
+		again := testapp.Start(t, storeOf(env), testapp.Options{Env: map[string]string{"SEED_DEMO_DATA": "true", "DATABASE_URL": env.DatabaseURL}})
+		check(again)
+		newLedgerEnv(t, again).verifyClean(t)
+	})
+}
+
+// storeOf is the engine of env's database.
+func storeOf(env *testapp.Env) store.Dialect { return env.App.DB().Dialect() }
