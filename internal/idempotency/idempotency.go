@@ -2,8 +2,8 @@
 //
 // A request carries an Idempotency-Key. The key, scoped to the caller, is
 // claimed in the same database transaction as the movement it guards
-// (unique primary key), together with a hash of the request and the response
-// that was sent. So:
+// (unique primary key), in one row with a hash of the request and the
+// response that was sent. So:
 //   - same key, same request, after success → the original response, replayed;
 //   - same key, different request → idempotency_key_reused (422);
 //   - same key while the first request is still running on this instance →
@@ -39,12 +39,9 @@ const (
 	sweepBatchSize = 1000    // rows deleted per sweep statement
 )
 
-// Tables of the records, for callers that insert them through the posting
-// engine.
-const (
-	KeysTable      = "idempotency_keys"
-	ResponsesTable = "idempotency_responses"
-)
+// KeysTable holds the records, for callers that insert them through the
+// posting engine.
+const KeysTable = "idempotency_keys"
 
 // Stored is a response to replay.
 type Stored struct {
@@ -186,9 +183,8 @@ func (k *Keeper) Lookup(ctx context.Context, scope, key, hash string) (*Stored, 
 		hasReply bool
 	)
 	err := k.db.Read(ctx, func(tx *store.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT k.request_hash, k.resource_id, COALESCE(r.status, 0), COALESCE(r.body, '')
-			FROM idempotency_keys k LEFT JOIN idempotency_responses r ON r.scope = k.scope AND r.key = k.key
-			WHERE k.scope = ? AND k.key = ?`, scope, key).Scan(&stored, &s.ResourceID, &status, &body)
+		err := tx.QueryRow(ctx, `SELECT request_hash, resource_id, status, body
+			FROM idempotency_keys WHERE scope = ? AND key = ?`, scope, key).Scan(&stored, &s.ResourceID, &status, &body)
 		hasReply = status != 0
 		return err
 	})
@@ -208,7 +204,7 @@ func (k *Keeper) Lookup(ctx context.Context, scope, key, hash string) (*Stored, 
 	return &s, nil
 }
 
-// Record is a key claim and its response, as rows to insert in the
+// Record is a key claim and its response, as one row to insert in the
 // transaction of the movement.
 type Record struct {
 	Scope, Key, Hash, ResourceID string
@@ -217,29 +213,21 @@ type Record struct {
 	Now                          time.Time
 }
 
-// ClaimColumns and ClaimValues describe the key row (insert it so that a
-// conflict refuses the movement: ON CONFLICT DO NOTHING and check).
+// ClaimColumns describe the record's row (insert it so that a conflict
+// refuses the movement: ON CONFLICT DO NOTHING and check).
 func (k *Keeper) ClaimColumns() []string {
-	return []string{"scope", "key", "request_hash", "resource_id", "created_at", "expires_at"}
+	return []string{"scope", "key", "request_hash", "resource_id", "created_at", "expires_at", "status", "body"}
 }
 
-// ClaimValues are the values of the key row, in ClaimColumns order.
-func (k *Keeper) ClaimValues(r Record) []any {
-	return []any{r.Scope, r.Key, r.Hash, r.ResourceID, store.Micros(r.Now), store.Micros(r.Now.Add(k.retention))}
-}
+// ClaimValues are the values of the record's row, in ClaimColumns order,
+// with r.Body as the response body.
+func (k *Keeper) ClaimValues(r Record) []any { return k.ClaimValuesWith(r, string(r.Body)) }
 
-// ResponseColumns describe the response row.
-func (k *Keeper) ResponseColumns() []string { return []string{"scope", "key", "status", "body"} }
-
-// ResponseValues are the values of the response row, in ResponseColumns
-// order, with r.Body as the body.
-func (k *Keeper) ResponseValues(r Record) []any { return k.ResponseValuesWith(r, string(r.Body)) }
-
-// ResponseValuesWith is ResponseValues with the body given as a value of
-// the caller's (the posting engine computes a response from the committed
+// ClaimValuesWith is ClaimValues with the body given as a value of the
+// caller's (the posting engine computes a response from the committed
 // outcome: a journal.FromResult).
-func (k *Keeper) ResponseValuesWith(r Record, body any) []any {
-	return []any{r.Scope, r.Key, r.Status, body}
+func (k *Keeper) ClaimValuesWith(r Record, body any) []any {
+	return []any{r.Scope, r.Key, r.Hash, r.ResourceID, store.Micros(r.Now), store.Micros(r.Now.Add(k.retention)), r.Status, body}
 }
 
 // Sweep deletes records that expired before now and returns how many.
@@ -267,9 +255,6 @@ func (k *Keeper) Sweep(ctx context.Context, now time.Time) (int, error) {
 				return err
 			}
 			for _, p := range doomed {
-				if _, err := tx.Exec(ctx, `DELETE FROM idempotency_responses WHERE scope = ? AND key = ?`, p.scope, p.key); err != nil {
-					return err
-				}
 				if _, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE scope = ? AND key = ?`, p.scope, p.key); err != nil {
 					return err
 				}

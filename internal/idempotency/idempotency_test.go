@@ -17,10 +17,8 @@ var ctx = context.Background()
 func commit(t *testing.T, db *store.DB, k *Keeper, r Record) {
 	t.Helper()
 	err := db.Write(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO `+KeysTable+` (`+strings.Join(k.ClaimColumns(), ", ")+`) VALUES (?, ?, ?, ?, ?, ?)`, k.ClaimValues(r)...); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO `+ResponsesTable+` (`+strings.Join(k.ResponseColumns(), ", ")+`) VALUES (?, ?, ?, ?)`, k.ResponseValues(r)...)
+		cols := k.ClaimColumns()
+		_, err := tx.Exec(ctx, `INSERT INTO `+KeysTable+` (`+strings.Join(cols, ", ")+`) VALUES (?`+strings.Repeat(", ?", len(cols)-1)+`)`, k.ClaimValues(r)...)
 		return err
 	})
 	if err != nil {

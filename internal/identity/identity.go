@@ -112,6 +112,7 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	cache   *sessionCache
+	tokens  tokenCache // verified access tokens
 }
 
 // Deps are the service's collaborators.

@@ -87,6 +87,19 @@ func (s *Service) issueAccessToken(userID, sessionID string, now time.Time) (str
 // parseAccessToken verifies signature (HS256 only: "none" and every other
 // algorithm are refused), issuer, audience, expiry and not-before.
 func (s *Service) parseAccessToken(tok string) (accessClaims, error) {
+	now := s.now()
+	if c, ok := s.tokens.get(tok, now); ok {
+		return c, nil
+	}
+	c, err := s.verifyAccessToken(tok)
+	if err == nil {
+		s.tokens.put(tok, c)
+	}
+	return c, err
+}
+
+// verifyAccessToken checks a token's signature and claims.
+func (s *Service) verifyAccessToken(tok string) (accessClaims, error) {
 	var c accessClaims
 	_, err := jwt.ParseWithClaims(tok, &c, func(t *jwt.Token) (any, error) {
 		if kid, _ := t.Header["kid"].(string); kid != tokenKeyID {
@@ -507,4 +520,41 @@ func (c *sessionCache) dropUser(userID string) {
 			delete(c.m, k)
 		}
 	}
+}
+
+// maxVerifiedTokens bounds the verified-token cache; it is emptied when full.
+const maxVerifiedTokens = 100_000
+
+// tokenCache remembers access tokens whose signature and claims were
+// verified, keyed by the token's SHA-256, so that a client's every request
+// does not pay for HMAC verification and JSON decoding again. A hit is
+// honoured only while the token is still within its lifetime (the same
+// expiry check as verification, leeway included) and only for the exact
+// token bytes; revocation is not the cache's business (every request still
+// checks its session).
+type tokenCache struct {
+	mu sync.RWMutex
+	m  map[[sha256.Size]byte]accessClaims
+}
+
+func (c *tokenCache) get(tok string, now time.Time) (accessClaims, bool) {
+	k := sha256.Sum256([]byte(tok))
+	c.mu.RLock()
+	claims, ok := c.m[k]
+	c.mu.RUnlock()
+	if !ok || claims.ExpiresAt == nil || !now.Before(claims.ExpiresAt.Add(tokenLeeway)) ||
+		(claims.IssuedAt != nil && now.Add(tokenLeeway).Before(claims.IssuedAt.Time)) {
+		return accessClaims{}, false
+	}
+	return claims, true
+}
+
+func (c *tokenCache) put(tok string, claims accessClaims) {
+	k := sha256.Sum256([]byte(tok))
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxVerifiedTokens {
+		c.m = make(map[[sha256.Size]byte]accessClaims, 1024)
+	}
+	c.m[k] = claims
+	c.mu.Unlock()
 }

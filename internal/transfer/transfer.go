@@ -365,7 +365,9 @@ func (s *Service) submit(ctx context.Context, a Actor, idem Idem, build func(con
 		return Transfer{}, err
 	}
 	rec := idempotency.Record{Scope: a.UserID, Key: idem.Key, Hash: idem.Hash, ResourceID: t.ID, Status: 201, Now: now}
-	respVals := s.keys.ResponseValuesWith(rec, journal.FromResult(func(r journal.Result) any { return string(idem.Render(after(r))) }))
+	// The claim row carries the response a retry gets, rendered from the
+	// committed outcome.
+	claim := s.keys.ClaimValuesWith(rec, journal.FromResult(func(r journal.Result) any { return string(idem.Render(after(r))) }))
 	op := journal.Post{
 		Kind: t.Kind,
 		Now:  now,
@@ -378,7 +380,7 @@ func (s *Service) submit(ctx context.Context, a Actor, idem Idem, build func(con
 			},
 			Metadata: map[string]string{"transfer_id": t.ID},
 		},
-		Claims: []journal.Row{{Table: idempotency.KeysTable, Columns: s.keys.ClaimColumns(), Values: s.keys.ClaimValues(rec)}},
+		Claims: []journal.Row{{Table: idempotency.KeysTable, Columns: s.keys.ClaimColumns(), Values: claim}},
 		Rows: []journal.Row{
 			{Table: "transfers", Columns: transferColumns, Values: []any{
 				t.ID, t.Kind, t.Status, t.MakerID, t.FromAccountID, t.ToAccountID,
@@ -387,7 +389,6 @@ func (s *Service) submit(ctx context.Context, a Actor, idem Idem, build func(con
 				journal.FromResult(func(r journal.Result) any { return ptrValue(after(r).AvailableAfter) }),
 				store.Micros(now), store.Micros(now), store.Micros(now),
 			}},
-			{Table: idempotency.ResponsesTable, Columns: s.keys.ResponseColumns(), Values: respVals},
 			{Table: audit.Table, Columns: audit.Columns(), Values: auditVals},
 		},
 	}
