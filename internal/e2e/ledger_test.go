@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fiscus/fiscus/internal/authz"
 	"github.com/fiscus/fiscus/internal/client"
@@ -416,6 +417,7 @@ func TestTransfersReadSide(t *testing.T) {
 		l.fund(t, a1, 50_00)
 
 		// By email: Bob's checking account receives it.
+		env.Clock.Advance(time.Millisecond)
 		resp, err := sendTransfer(alice, "by-email", map[string]any{"kind": "cash", "from_account_id": a1,
 			"to_email": "  READ-Bob@Example.com ", "amount": 12_34, "currency": "USD", "memo": "=HYPERLINK(\"x\")"})
 		mustStatus(t, resp, err, http.StatusCreated)
@@ -443,7 +445,9 @@ func TestTransfersReadSide(t *testing.T) {
 		resp, err = carol.Get(ctx, "/api/v1/accounts/"+a1+"/statement")
 		mustProblem(t, resp, err, http.StatusNotFound, "not_found")
 
-		// A debit adjustment, then lists and filters.
+		// A debit adjustment, then lists and filters. (The clock moves on so
+		// that newest-first is well defined: the server's clock is frozen.)
+		env.Clock.Advance(time.Millisecond)
 		resp, err = l.admin.Do(ctx, client.Request{Method: "POST", Path: "/api/v1/admin/adjustments",
 			Header: http.Header{"Idempotency-Key": {"debit-1"}}, Body: map[string]any{"account_id": a1, "amount": -7_66, "currency": "USD"}})
 		mustStatus(t, resp, err, http.StatusCreated)

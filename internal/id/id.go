@@ -1,9 +1,10 @@
 // Package id makes Fiscus's opaque identifiers: a short type prefix and a
 // ULID, for example "acct_01JD3V6X4T6ZQ2M8Y7H0K1C9RE". IDs sort by creation
-// time (to the millisecond) and, within a millisecond, by creation order in
-// the process (monotonic ULIDs: the entropy of the previous ID plus a random
-// increment), so a list ordered by ID is in creation order. They carry 80
-// bits of crypto/rand entropy, so they are neither guessable nor colliding.
+// time (to the millisecond); IDs made one after another for the same
+// millisecond sort in the order they were made (monotonic ULIDs: the
+// entropy of the previous ID plus a random increment; an ID for another
+// millisecond in between starts afresh). They carry 80 bits of crypto/rand
+// entropy, so they are neither guessable nor colliding.
 package id
 
 import (

@@ -42,14 +42,79 @@ func BenchmarkEngineTransfers(b *testing.B) {
 			}
 			for _, submitters := range []int{1, 32} {
 				b.Run(fmt.Sprintf("submitters=%d", submitters), func(b *testing.B) {
-					benchTransfers(b, e.eng, ids, submitters)
+					benchTransfers(b, e.eng, ids, submitters, plainTransfer)
 				})
 			}
 		})
 	}
 }
 
-func benchTransfers(b *testing.B, eng *journal.Engine, ids []string, submitters int) {
+// plainTransfer is the operation of BenchmarkEngineTransfers: a bare entry
+// at the fixed time t0. Every entry ID is then a ULID of the same
+// millisecond with a random tail, so entries and postings land at random
+// places of their ID indexes, a worst case next to production, whose IDs
+// follow the clock.
+func plainTransfer(from, to string, units int64, _ int64) journal.Op {
+	return journal.Post{Entry: transfer(from, to, units, usd), Kind: "transfer", Now: t0}
+}
+
+// BenchmarkEngineTransfersWithRows is BenchmarkEngineTransfers with the
+// operation shaped like the transfer service's (internal/transfer): the
+// time is the real clock (IDs follow it, as in production), and each
+// transfer claims an idempotency key and writes, in the same batch, the
+// stored response (computed from the result) and an audit event. The
+// transfer service's own transfers row is left out (its table belongs to
+// that package).
+func BenchmarkEngineTransfersWithRows(b *testing.B) {
+	for _, engine := range storetest.Engines {
+		b.Run(string(engine), func(b *testing.B) {
+			db := storetest.Open(b, engine)
+			e := newEnv(b, db, journal.Options{})
+			ids := bulkAccounts(b, db, benchAccounts)
+			e.start()
+			ext := e.system(ledger.KindExternal, usd)
+			fund := make([]journal.Op, len(ids))
+			for i, a := range ids {
+				fund[i] = journal.Post{Entry: transfer(ext.ID, a, 1_000_000_00, usd), Now: t0}
+			}
+			if _, errs := e.eng.SubmitAll(context.Background(), fund); firstErr(errs) != nil {
+				b.Fatal(firstErr(errs))
+			}
+			b.Run("submitters=32", func(b *testing.B) {
+				benchTransfers(b, e.eng, ids, 32, rowsTransfer)
+			})
+		})
+	}
+}
+
+var (
+	claimColumns = []string{"scope", "key", "request_hash", "resource_id", "created_at", "expires_at", "status", "body"}
+	auditColumns = []string{"id", "at", "actor_kind", "actor_id", "action", "target_type", "target_id", "request_id", "ip", "details"}
+)
+
+func rowsTransfer(from, to string, units int64, _ int64) journal.Op {
+	now := time.Now().UTC()
+	at := store.Micros(now)
+	scope, key := from, id.New("idem", now)
+	trf := id.New("trf", now)
+	return journal.Post{
+		Entry: transfer(from, to, units, usd), Kind: "transfer", Now: now,
+		Claims: []journal.Row{{Table: "idempotency_keys", Columns: claimColumns,
+			Values: []any{scope, key, "4f1c0e6a9d2b7c3e5f8a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a", trf, at, at + 86_400_000_000, 201,
+				journal.FromResult(func(r journal.Result) any {
+					return fmt.Sprintf(`{"id":%q,"entry_id":%q,"balance_after":%d}`, trf, r.EntryID, r.Balances[0].Posted)
+				})}}},
+		Rows: []journal.Row{
+			{Table: "audit_events", Columns: auditColumns, Values: []any{id.New("aud", now), at, "user", scope,
+				"transfer.create", "transfer", trf, "req-bench", "127.0.0.1",
+				fmt.Sprintf(`{"amount":%d,"currency":"USD","from_account_id":%q,"to_account_id":%q}`, units, from, to)}},
+		},
+	}
+}
+
+// benchTransfers runs b.N transfers between random accounts from
+// submitters goroutines; op builds transfer n.
+func benchTransfers(b *testing.B, eng *journal.Engine, ids []string, submitters int, op func(from, to string, units, n int64) journal.Op) {
 	before := eng.Stats()
 	var next atomic.Int64
 	lat := make([][]time.Duration, submitters)
@@ -59,11 +124,15 @@ func benchTransfers(b *testing.B, eng *journal.Engine, ids []string, submitters 
 	for g := range submitters {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(g), uint64(b.N)))
-			for next.Add(1) <= int64(b.N) {
+			for {
+				n := next.Add(1)
+				if n > int64(b.N) {
+					break
+				}
 				i := rng.IntN(len(ids))
 				j := (i + 1 + rng.IntN(len(ids)-1)) % len(ids)
 				t := time.Now()
-				_, err := eng.Submit(context.Background(), journal.Post{Entry: transfer(ids[i], ids[j], 1+rng.Int64N(100), usd), Kind: "transfer", Now: t0})
+				_, err := eng.Submit(context.Background(), op(ids[i], ids[j], 1+rng.Int64N(100), n))
 				lat[g] = append(lat[g], time.Since(t))
 				if err != nil {
 					b.Error(err)

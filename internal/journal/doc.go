@@ -25,6 +25,14 @@
 // with COMMIT, so a batch of transfers costs two network round trips. On
 // SQLite the statements run in process on the single writer connection.
 //
+// Statement texts are fixed, or, for multi-row INSERTs and UPDATEs, cut
+// into chunks of power-of-two sizes up to 64 rows, so that a handful of
+// texts per table recur batch after batch and are parsed and planned once:
+// on SQLite they run through statements the store keeps prepared on the
+// writer connection (store.Tx.ExecCached), on PostgreSQL through pgx's
+// per-connection statement cache. The SQLite WAL checkpoint is the store's
+// business and runs off the writer's commit path.
+//
 // # Guarantees
 //
 //   - An operation is acknowledged (Submit returns a Result) only after the

@@ -35,13 +35,14 @@ type executor interface {
 }
 
 // txExec runs steps one by one on a store transaction (SQLite, and careful
-// mode on both engines).
+// mode on both engines). Step texts are fixed or come in a few chunk sizes
+// (see maxChunkRows), so they go through the store's statement cache.
 type txExec struct{ tx *store.Tx }
 
 func (x txExec) run(ctx context.Context, steps []step) error {
 	for _, s := range steps {
 		if s.rows != nil {
-			rows, err := x.tx.Query(ctx, s.sql, s.args...)
+			rows, err := x.tx.QueryCached(ctx, s.sql, s.args...)
 			if err != nil {
 				return err
 			}
@@ -55,7 +56,7 @@ func (x txExec) run(ctx context.Context, steps []step) error {
 			}
 			continue
 		}
-		res, err := x.tx.Exec(ctx, s.sql, s.args...)
+		res, err := x.tx.ExecCached(ctx, s.sql, s.args...)
 		if err != nil {
 			return err
 		}

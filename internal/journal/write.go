@@ -24,17 +24,28 @@ func (b *batch) maxParams() int {
 	return sqliteMaxParams
 }
 
-// valuesSteps returns head + "(?, …), (?, …)" + suffix for rows, as as
-// few statements as the parameter limit allows. affected, if set, gets
-// each statement's affected row count.
+// maxChunkRows is the most rows one multi-row statement carries. Rows are
+// cut into chunks whose sizes are powers of two up to it (a batch's 62
+// postings become statements of 32, 16, 8, 4 and 2 rows), so that the same
+// few statement texts recur batch after batch and stay prepared: on SQLite
+// in the store's statement cache of the writer connection, on PostgreSQL in
+// pgx's per-connection cache. A text seen for the first time costs a parse
+// and plan (and on PostgreSQL a round trip) that grows with its size.
+const maxChunkRows = 64
+
+// valuesSteps returns head + "(?, …), (?, …)" + suffix for rows, cut into
+// chunks of power-of-two sizes (see maxChunkRows) within the parameter
+// limit. affected, if set, gets each statement's affected row count.
 func (b *batch) valuesSteps(head string, ncols int, rows [][]any, suffix string, affected func(int64) error) []step {
 	if len(rows) == 0 {
 		return nil
 	}
-	per := max(1, b.maxParams()/ncols)
+	most := min(maxChunkRows, max(1, b.maxParams()/ncols))
 	var out []step
-	for start := 0; start < len(rows); start += per {
-		chunk := rows[start:min(start+per, len(rows))]
+	for start := 0; start < len(rows); {
+		n := chunkRows(len(rows)-start, most)
+		chunk := rows[start : start+n]
+		start += n
 		args := make([]any, 0, len(chunk)*ncols)
 		for _, r := range chunk {
 			args = append(args, r...)
@@ -42,6 +53,16 @@ func (b *batch) valuesSteps(head string, ncols int, rows [][]any, suffix string,
 		out = append(out, step{sql: head + placeholders(len(chunk), ncols) + suffix, args: args, affected: affected})
 	}
 	return out
+}
+
+// chunkRows is the size of the next chunk of left rows: the largest power of
+// two that is at most left and at most most.
+func chunkRows(left, most int) int {
+	n := 1
+	for n*2 <= min(left, most) {
+		n *= 2
+	}
+	return n
 }
 
 func insertHead(table string, cols []string) string {

@@ -10,6 +10,11 @@
 //     one connection that opens transactions with BEGIN IMMEDIATE, so writers
 //     queue in the pool instead of failing on lock upgrades; reads use a
 //     separate pool of read-only connections that never block the writer.
+//     The WAL is checkpointed by a goroutine of DB on its own connection,
+//     not inside the writers' commits, and kept to a bound (see
+//     checkpoint.go); Close stops it.
+//   - Tx.ExecCached and Tx.QueryCached reuse statements prepared once on the
+//     SQLite writer connection (see stmtcache.go).
 //   - Queries are written once with "?" placeholders; they are rewritten to
 //     PostgreSQL's "$n" form once per distinct query text.
 //   - Times are stored as integer Unix microseconds (UTC) on both engines so
@@ -52,6 +57,13 @@ const sqliteBusyTimeout = 10 * time.Second
 type Options struct {
 	MaxConns      int // PostgreSQL pool size; SQLite reader pool size
 	TxMaxAttempts int // attempts for a retryable transaction failure
+	// WALMaxFrames bounds the SQLite WAL, in pages (DefaultWALMaxFrames):
+	// past it the background checkpointer resets the WAL, holding writes
+	// briefly. See checkpoint.go.
+	WALMaxFrames int
+	// CheckpointInterval is the least time between two background
+	// checkpoints (SQLite; DefaultCheckpointInterval).
+	CheckpointInterval time.Duration
 }
 
 // DB is an open database.
@@ -60,7 +72,10 @@ type DB struct {
 	w           *sql.DB // read-write; for SQLite exactly one connection
 	r           *sql.DB // read-only pool (SQLite); same as w for PostgreSQL
 	maxAttempts int
-	rebound     sync.Map // query text → PostgreSQL form
+	rebound     sync.Map      // query text → PostgreSQL form
+	ckpt        *checkpointer // SQLite: background WAL checkpoints
+	ckConn      *sql.DB       // SQLite: the checkpointer's connection
+	stmts       stmtCache     // SQLite: statements prepared on the writer
 
 	migrOnce sync.Once
 	migr     *goose.Provider
@@ -78,6 +93,12 @@ func Open(ctx context.Context, databaseURL string, opt Options) (*DB, error) {
 	}
 	if opt.TxMaxAttempts <= 0 {
 		opt.TxMaxAttempts = 8
+	}
+	if opt.WALMaxFrames <= 0 {
+		opt.WALMaxFrames = DefaultWALMaxFrames
+	}
+	if opt.CheckpointInterval <= 0 {
+		opt.CheckpointInterval = DefaultCheckpointInterval
 	}
 	db := &DB{dialect: Dialect(engine), maxAttempts: opt.TxMaxAttempts}
 	switch db.dialect {
@@ -108,7 +129,13 @@ func (db *DB) openSQLite(path string, opt Options) error {
 	// so that switching to WAL itself waits for locks.
 	base := path + "?_pragma=busy_timeout(" + fmt.Sprint(sqliteBusyTimeout.Milliseconds()) + ")" +
 		"&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
-	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	// The writer does not checkpoint in its commits (the checkpointer does),
+	// except as a backstop far past the bound; journal_size_limit truncates
+	// a WAL that grew past the bound (a long reader) once it is reset.
+	walBytes := int64(opt.WALMaxFrames) * (sqlitePageSize + walFrameHeader)
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate"+
+		"&_pragma=wal_autocheckpoint("+fmt.Sprint(walBackstopFactor*opt.WALMaxFrames)+")"+
+		"&_pragma=journal_size_limit("+fmt.Sprint(walBytes)+")")
 	if err != nil {
 		return fmt.Errorf("open sqlite: %w", err)
 	}
@@ -130,9 +157,28 @@ func (db *DB) openSQLite(path string, opt Options) error {
 	readers := max(2, opt.MaxConns/4)
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	db.w, db.r = w, r
+	// The checkpointer's connection waits at most walRestartWait for a lock.
+	ck, err := sql.Open("sqlite", base+"&_pragma=busy_timeout("+fmt.Sprint(walRestartWait.Milliseconds())+")")
+	if err != nil {
+		w.Close()
+		r.Close()
+		return fmt.Errorf("open sqlite checkpointer: %w", err)
+	}
+	ck.SetMaxOpenConns(1)
+	ck.SetMaxIdleConns(1)
+	ck.SetConnMaxLifetime(0)
+	ck.SetConnMaxIdleTime(0)
+	db.w, db.r, db.ckConn = w, r, ck
+	db.ckpt = newCheckpointer(ck, w, opt.WALMaxFrames, opt.CheckpointInterval)
 	return nil
 }
+
+// SQLite page and WAL frame header sizes, for turning WALMaxFrames into
+// bytes. Fiscus databases use the default page size.
+const (
+	sqlitePageSize = 4096
+	walFrameHeader = 24
+)
 
 func (db *DB) openPostgres(dsn string, opt Options) error {
 	w, err := sql.Open("pgx", dsn)
@@ -168,19 +214,27 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pools.
+// Close stops the checkpointer and closes the pools.
 func (db *DB) Close() error {
+	if db.ckpt != nil {
+		db.ckpt.stop()
+	}
+	db.stmts.close()
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())
+	}
+	if db.ckConn != nil {
+		err = errors.Join(err, db.ckConn.Close())
 	}
 	return err
 }
 
 // Tx is a transaction. Its methods take "?" placeholders on both engines.
 type Tx struct {
-	tx *sql.Tx
-	db *DB
+	tx    *sql.Tx
+	db    *DB
+	write bool // a transaction of Write
 }
 
 // Dialect returns the engine, for the rare statement that must differ.
@@ -220,6 +274,11 @@ func (db *DB) Read(ctx context.Context, fn func(*Tx) error) error {
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*Tx) error) error {
 	var err error
+	if pool == db.w && db.dialect == SQLite {
+		// Statements first seen in this transaction are prepared once the
+		// writer connection is free again.
+		defer db.stmts.preparePending(ctx, db.w)
+	}
 	for attempt := 1; attempt <= db.maxAttempts; attempt++ {
 		err = db.once(ctx, pool, opts, fn)
 		if err == nil || !IsRetryable(err) {
@@ -253,11 +312,14 @@ func (db *DB) once(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fu
 			_ = sqlTx.Rollback()
 		}
 	}()
-	if err = fn(&Tx{tx: sqlTx, db: db}); err != nil {
+	if err = fn(&Tx{tx: sqlTx, db: db, write: pool == db.w}); err != nil {
 		return err
 	}
 	if err = sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if db.ckpt != nil && pool == db.w {
+		db.ckpt.notify()
 	}
 	return nil
 }
