@@ -58,15 +58,19 @@ const (
 	TransfersRead Permission = "transfers:read" // view anyone's transfers (review queue)
 	LedgerAdjust  Permission = "ledger:adjust"  // post adjustments against the funding account
 	LedgerVerify  Permission = "ledger:verify"  // run the ledger invariant verifier
+
+	TransfersApprove Permission = "transfers:approve" // approve or reject others' waiting transfers
+	TransfersReverse Permission = "transfers:reverse" // reverse executed transfers
 )
 
 // matrix grants permissions to roles. Public and Authenticated are implicit.
 var matrix = map[Role][]Permission{
 	Customer:   {AccountsOwn, TransfersOwn},
-	Compliance: {UsersRead, AuditRead, AccountsRead, TransfersRead},
-	Admin:      {UsersRead, UsersLock, UsersRoles, AuditRead, AuditVerify, SystemRead, AccountsRead, TransfersRead, LedgerAdjust, LedgerVerify},
-	Support:    {UsersRead, UsersLock, AccountsRead, TransfersRead},
-	Auditor:    {UsersRead, AuditRead, AuditVerify, AccountsRead, TransfersRead, LedgerVerify},
+	Compliance: {UsersRead, AuditRead, AccountsRead, TransfersRead, TransfersApprove, TransfersReverse},
+	Admin: {UsersRead, UsersLock, UsersRoles, AuditRead, AuditVerify, SystemRead, AccountsRead, TransfersRead, LedgerAdjust, LedgerVerify,
+		TransfersApprove, TransfersReverse},
+	Support: {UsersRead, UsersLock, AccountsRead, TransfersRead},
+	Auditor: {UsersRead, AuditRead, AuditVerify, AccountsRead, TransfersRead, LedgerVerify},
 }
 
 // Granted lists the permissions of a role.

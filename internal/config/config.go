@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fiscus/fiscus/internal/policy"
 )
 
 // Environments.
@@ -81,6 +83,15 @@ type Config struct {
 	IdempotencyRetention time.Duration // IDEMPOTENCY_RETENTION_HOURS: how long Idempotency-Key records are kept
 	LedgerMaxBatch       int           // LEDGER_MAX_BATCH: operations per group-commit transaction
 	LedgerLinger         time.Duration // LEDGER_LINGER_US: longest wait for a batch to fill while callers are active
+
+	// Controls: APPROVAL_THRESHOLDS, APPROVAL_EXPIRY_HOURS,
+	// STEP_UP_THRESHOLDS, TRANSFER_LIMITS (see package policy).
+	Policy policy.Policy
+	// RiskRulesFile (RISK_RULES_FILE) names a JSON file of fraud and
+	// velocity rules replacing the defaults; RiskReviewScore
+	// (RISK_REVIEW_SCORE, -1 when unset) overrides its review score.
+	RiskRulesFile   string
+	RiskReviewScore int
 }
 
 // Production reports whether the process runs in production mode.
@@ -137,6 +148,19 @@ func Load(getenv func(string) string) (Config, error) {
 	c.IdempotencyRetention = time.Duration(p.integer("IDEMPOTENCY_RETENTION_HOURS", 24, 1, 24*90)) * time.Hour
 	c.LedgerMaxBatch = p.integer("LEDGER_MAX_BATCH", 256, 1, 4096)
 	c.LedgerLinger = time.Duration(p.integer("LEDGER_LINGER_US", 1000, 0, 100_000)) * time.Microsecond
+	c.Policy.PendingTTL = time.Duration(p.integer("APPROVAL_EXPIRY_HOURS", 72, 1, 24*90)) * time.Hour
+	var err error
+	if c.Policy.Approval, err = policy.ParseApproval(p.str("APPROVAL_THRESHOLDS", policy.DefaultApproval)); err != nil {
+		p.fail("APPROVAL_THRESHOLDS", "%v", err)
+	}
+	if c.Policy.StepUpAbove, err = policy.ParseStepUp(p.str("STEP_UP_THRESHOLDS", policy.DefaultStepUp)); err != nil {
+		p.fail("STEP_UP_THRESHOLDS", "%v", err)
+	}
+	if c.Policy.Limits, err = policy.ParseLimits(p.str("TRANSFER_LIMITS", policy.DefaultLimits)); err != nil {
+		p.fail("TRANSFER_LIMITS", "%v", err)
+	}
+	c.RiskRulesFile = getenv("RISK_RULES_FILE")
+	c.RiskReviewScore = p.integer("RISK_REVIEW_SCORE", -1, -1, 1_000_000)
 	c.DatabaseURL = p.str("DATABASE_URL", "sqlite:///"+filepath.ToSlash(filepath.Join(c.DataDir, "fiscus.db")))
 	c.Addr = getenv("ADDR")
 	if c.Addr == "" {

@@ -68,6 +68,11 @@ func TestProblemsNameTheVariable(t *testing.T) {
 		{map[string]string{"CORS_ALLOWED_ORIGINS": "*"}, "CORS_ALLOWED_ORIGINS: a wildcard"},
 		{map[string]string{"CORS_ALLOWED_ORIGINS": "app.example.com"}, "CORS_ALLOWED_ORIGINS"},
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/99"}, "TRUSTED_PROXIES"},
+		{map[string]string{"APPROVAL_THRESHOLDS": "USD:10"}, "APPROVAL_THRESHOLDS"},
+		{map[string]string{"APPROVAL_EXPIRY_HOURS": "0"}, "APPROVAL_EXPIRY_HOURS"},
+		{map[string]string{"STEP_UP_THRESHOLDS": "USD:1.001"}, "STEP_UP_THRESHOLDS"},
+		{map[string]string{"TRANSFER_LIMITS": "standard:USD:1:2"}, "TRANSFER_LIMITS"},
+		{map[string]string{"RISK_REVIEW_SCORE": "-5"}, "RISK_REVIEW_SCORE"},
 	}
 	for _, c := range cases {
 		_, err := Load(env(c.env))

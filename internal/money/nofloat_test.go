@@ -18,6 +18,10 @@ import (
 var moneyPaths = []string{
 	"internal/money",
 	"internal/ledger",
+	"internal/accounts",
+	"internal/transfer",
+	"internal/policy",
+	"internal/risk",
 }
 
 // floatTypes are the predeclared floating-point types.
