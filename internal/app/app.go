@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -20,6 +22,8 @@ import (
 	"github.com/fiscus/fiscus/internal/idempotency"
 	"github.com/fiscus/fiscus/internal/identity"
 	"github.com/fiscus/fiscus/internal/journal"
+	"github.com/fiscus/fiscus/internal/live"
+	"github.com/fiscus/fiscus/internal/outbox"
 	"github.com/fiscus/fiscus/internal/seed"
 	"github.com/fiscus/fiscus/internal/store"
 	"github.com/fiscus/fiscus/internal/transfer"
@@ -27,14 +31,17 @@ import (
 
 // App is one running Fiscus process.
 type App struct {
-	cfg    config.Config
-	db     *store.DB
-	log    *slog.Logger
-	ids    *identity.Service
-	accts  *accounts.Service
-	eng    *journal.Engine
-	server *httpapi.Server
-	now    func() time.Time
+	cfg       config.Config
+	db        *store.DB
+	log       *slog.Logger
+	ids       *identity.Service
+	accts     *accounts.Service
+	eng       *journal.Engine
+	transfers *transfer.Service
+	events    *outbox.Dispatcher
+	hub       *live.Hub
+	server    *httpapi.Server
+	now       func() time.Time
 
 	// workers run in the background while the app serves; each returns when
 	// its context is cancelled (after the HTTP server has drained).
@@ -87,7 +94,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	a.eng = journal.New(db, journal.Options{MaxBatch: cfg.LedgerMaxBatch, Linger: linger, Logger: log})
 	a.accts = accounts.New(accounts.Deps{DB: db, Now: opt.Now})
 	keys := idempotency.New(db, cfg.IdempotencyRetention)
-	transfers := transfer.New(transfer.Deps{DB: db, Engine: a.eng, Accounts: a.accts, Keys: keys, Now: opt.Now})
+	rc, err := riskConfig(cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.transfers = transfer.New(transfer.Deps{DB: db, Engine: a.eng, Accounts: a.accts, Keys: keys, Policy: cfg.Policy,
+		Risk: newRiskAssessor(db, rc), Now: opt.Now})
+	// Domain events: the dispatcher delivers the outbox, in order, to the
+	// in-process hub the web app's live updates listen to.
+	a.hub = live.New()
+	a.events = outbox.NewDispatcher(db, log, outbox.Options{Now: opt.Now})
+	started := opt.Now()
+	a.events.Subscribe(liveSubscriber(), func(_ context.Context, d outbox.Delivery) error {
+		if d.Event.At.Before(started.Add(-time.Minute)) {
+			return nil // history from before this process: not live
+		}
+		a.hub.Publish(d)
+		return nil
+	})
 	if cfg.SeedDemoData {
 		if err := seed.Demo(ctx, seed.Deps{DB: db, Identity: ids, Accounts: a.accts, Now: opt.Now, Logger: log}); err != nil {
 			db.Close()
@@ -102,12 +127,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Now:       opt.Now,
 		Identity:  ids,
 		Accounts:  a.accts,
-		Transfers: transfers,
+		Transfers: a.transfers,
 	})
 	// The posting engine's writer; when Run stops the workers (after the
 	// HTTP server has drained) it commits what is still queued.
 	a.workers = append(a.workers, a.eng.Run)
-	a.workers = append(a.workers, maintenance(a.eng, keys, opt.Now, log))
+	a.workers = append(a.workers, a.events.Run)
+	a.workers = append(a.workers, maintenance(maintained{eng: a.eng, keys: keys, transfers: a.transfers, events: a.events,
+		eventRetention: cfg.OutboxRetention}, opt.Now, log))
 	// The sealer links committed audit events into the hash chain every
 	// AUDIT_SEAL_INTERVAL_MS; when Run stops the workers (after the HTTP
 	// server has drained) it seals once more, so no event is left unsealed.
@@ -126,6 +153,12 @@ func (a *App) Identity() *identity.Service { return a.ids }
 
 // Accounts returns the accounts service (tests read balances with it).
 func (a *App) Accounts() *accounts.Service { return a.accts }
+
+// Transfers returns the transfer service (tests run its expiry sweep).
+func (a *App) Transfers() *transfer.Service { return a.transfers }
+
+// Live returns the hub of live domain events.
+func (a *App) Live() *live.Hub { return a.hub }
 
 // Engine returns the posting engine (tests read its counters).
 func (a *App) Engine() *journal.Engine { return a.eng }
@@ -166,3 +199,14 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 
 // Close releases the database.
 func (a *App) Close() error { return a.db.Close() }
+
+// liveSubscriber names this process's live-update cursor: one per replica
+// (host and process), since every replica serves its own listeners.
+func liveSubscriber() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "host"
+	}
+	name := "live:" + host + ":" + strconv.Itoa(os.Getpid())
+	return name
+}

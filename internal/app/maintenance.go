@@ -7,40 +7,61 @@ import (
 
 	"github.com/fiscus/fiscus/internal/idempotency"
 	"github.com/fiscus/fiscus/internal/journal"
+	"github.com/fiscus/fiscus/internal/outbox"
+	"github.com/fiscus/fiscus/internal/transfer"
 )
 
 // Intervals of the maintenance worker.
 const (
-	holdSweepInterval        = time.Second
-	idempotencySweepInterval = time.Minute
+	expireInterval = time.Second
+	sweepInterval  = time.Minute
 )
 
-// maintenance returns the worker that expires holds whose deadline passed
-// and deletes expired Idempotency-Key records. Both are safe to run on any
-// number of replicas at once: expiring a hold is an engine operation judged
-// in its transaction (a hold expires once), and sweeping deletes rows by key.
-func maintenance(eng *journal.Engine, keys *idempotency.Keeper, now func() time.Time, log *slog.Logger) func(context.Context) error {
+// maintained are what the maintenance worker looks after.
+type maintained struct {
+	eng            *journal.Engine
+	keys           *idempotency.Keeper
+	transfers      *transfer.Service
+	events         *outbox.Dispatcher
+	eventRetention time.Duration
+}
+
+// maintenance returns the worker that, every second, expires holds and
+// waiting transfers whose time ran out, and every minute deletes expired
+// Idempotency-Key records and limit counters and delivered outbox events
+// older than their retention. All of it is safe on any number of replicas
+// at once: expiries are conditional transitions judged in their
+// transaction, sweeps delete by key.
+func maintenance(m maintained, now func() time.Time, log *slog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
-		holds := time.NewTicker(holdSweepInterval)
-		defer holds.Stop()
-		sweep := time.NewTicker(idempotencySweepInterval)
+		expire := time.NewTicker(expireInterval)
+		defer expire.Stop()
+		sweep := time.NewTicker(sweepInterval)
 		defer sweep.Stop()
+		report := func(what string, n int, err error) {
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Warn(what+" failed", "err", err)
+			case n > 0:
+				log.Info(what, "count", n)
+			}
+		}
 		for {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-holds.C:
-				if n, err := eng.ExpireDue(ctx, now()); err != nil && ctx.Err() == nil {
-					log.Warn("expiring holds failed", "err", err)
-				} else if n > 0 {
-					log.Info("holds expired", "count", n)
-				}
+			case <-expire.C:
+				n, err := m.eng.ExpireDue(ctx, now())
+				report("holds expired", n, err)
+				n, err = m.transfers.ExpireDue(ctx, now())
+				report("transfers expired", n, err)
 			case <-sweep.C:
-				if n, err := keys.Sweep(ctx, now()); err != nil && ctx.Err() == nil {
-					log.Warn("sweeping idempotency keys failed", "err", err)
-				} else if n > 0 {
-					log.Debug("idempotency keys swept", "count", n)
-				}
+				n, err := m.keys.Sweep(ctx, now())
+				report("idempotency keys swept", n, err)
+				n, err = m.eng.SweepCounters(ctx, now())
+				report("limit counters swept", n, err)
+				n, err = m.events.Prune(ctx, now().Add(-m.eventRetention))
+				report("outbox events pruned", n, err)
 			}
 		}
 	}

@@ -92,6 +92,9 @@ type Config struct {
 	// (RISK_REVIEW_SCORE, -1 when unset) overrides its review score.
 	RiskRulesFile   string
 	RiskReviewScore int
+	// OutboxRetention (OUTBOX_RETENTION_HOURS) is how long delivered domain
+	// events are kept.
+	OutboxRetention time.Duration
 }
 
 // Production reports whether the process runs in production mode.
@@ -160,6 +163,7 @@ func Load(getenv func(string) string) (Config, error) {
 		p.fail("TRANSFER_LIMITS", "%v", err)
 	}
 	c.RiskRulesFile = getenv("RISK_RULES_FILE")
+	c.OutboxRetention = time.Duration(p.integer("OUTBOX_RETENTION_HOURS", 168, 1, 24*365)) * time.Hour
 	c.RiskReviewScore = p.integer("RISK_REVIEW_SCORE", -1, -1, 1_000_000)
 	c.DatabaseURL = p.str("DATABASE_URL", "sqlite:///"+filepath.ToSlash(filepath.Join(c.DataDir, "fiscus.db")))
 	c.Addr = getenv("ADDR")

@@ -34,7 +34,7 @@ func BenchmarkHTTPTransfers(b *testing.B) {
 
 func benchHTTPTransfers(b *testing.B, engine store.Dialect) {
 	const clients, accounts, funding = 32, 20, 1_000_000_000
-	env := testapp.Start(b, engine, testapp.Options{Env: map[string]string{"LOG_LEVEL": "error"}})
+	env := testapp.Start(b, engine, testapp.Options{Env: map[string]string{"LOG_LEVEL": "error", "RISK_REVIEW_SCORE": "1000000"}})
 	l := &ledgerEnv{Env: env}
 	admin, _ := staff(b, env, "bench-admin@example.com", authz.Admin)
 	l.admin = plainClient(b, env, admin.Token)

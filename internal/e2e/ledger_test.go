@@ -17,6 +17,10 @@ import (
 	"github.com/fiscus/fiscus/internal/testapp"
 )
 
+// noRisk keeps the fraud and velocity rules from sending these tests'
+// bursts of transfers to review (their own tests are in controls_test.go).
+var noRisk = testapp.Options{Env: map[string]string{"RISK_REVIEW_SCORE": "1000000"}}
+
 // ledgerEnv is a server with an administrator who funds accounts.
 type ledgerEnv struct {
 	*testapp.Env
@@ -141,7 +145,7 @@ func (l *ledgerEnv) counts(t testing.TB) counts {
 // TestTransferRaceExactlyFifty: 200 concurrent transfers out of an account
 // that covers exactly 50 of them.
 func TestTransferRaceExactlyFifty(t *testing.T) {
-	eachEngine(t, testapp.Options{}, func(t *testing.T, env *testapp.Env) {
+	eachEngine(t, noRisk, func(t *testing.T, env *testapp.Env) {
 		l := newLedgerEnv(t, env)
 		alice, _ := register(t, env, "race-alice@example.com")
 		bob, _ := register(t, env, "race-bob@example.com")
@@ -191,7 +195,7 @@ func TestTransferRaceExactlyFifty(t *testing.T) {
 // accounts of 5 customers; money is neither created nor lost, every
 // acknowledged transfer is recorded once, and the verifier is clean.
 func TestTransferStormConservesMoney(t *testing.T) {
-	eachEngine(t, testapp.Options{}, func(t *testing.T, env *testapp.Env) {
+	eachEngine(t, noRisk, func(t *testing.T, env *testapp.Env) {
 		l := newLedgerEnv(t, env)
 		const customers, perCustomer, funding = 5, 4, 10_000
 		type owner struct {
@@ -272,7 +276,7 @@ func TestTransferStormConservesMoney(t *testing.T) {
 // transfer and 20 identical answers; the same key with another body is
 // refused; the answer is replayed even after the account drained.
 func TestTransferIdempotency(t *testing.T) {
-	eachEngine(t, testapp.Options{}, func(t *testing.T, env *testapp.Env) {
+	eachEngine(t, noRisk, func(t *testing.T, env *testapp.Env) {
 		l := newLedgerEnv(t, env)
 		alice, _ := register(t, env, "idem-alice@example.com")
 		bob, _ := register(t, env, "idem-bob@example.com")
@@ -336,7 +340,7 @@ func TestTransferIdempotency(t *testing.T) {
 // TestTransferRefusalsWriteNothing: bad amounts, currencies and accounts are
 // refused with a problem document and leave no trace.
 func TestTransferRefusalsWriteNothing(t *testing.T) {
-	eachEngine(t, testapp.Options{}, func(t *testing.T, env *testapp.Env) {
+	eachEngine(t, noRisk, func(t *testing.T, env *testapp.Env) {
 		l := newLedgerEnv(t, env)
 		alice, _ := register(t, env, "refuse-alice@example.com")
 		bob, _ := register(t, env, "refuse-bob@example.com")
@@ -407,7 +411,7 @@ func TestTransferRefusalsWriteNothing(t *testing.T) {
 // TestTransfersReadSide: who sees what, statements with running balances,
 // CSV export, filters and adjustments in both directions.
 func TestTransfersReadSide(t *testing.T) {
-	eachEngine(t, testapp.Options{}, func(t *testing.T, env *testapp.Env) {
+	eachEngine(t, noRisk, func(t *testing.T, env *testapp.Env) {
 		l := newLedgerEnv(t, env)
 		alice, _ := register(t, env, "read-alice@example.com")
 		bob, _ := register(t, env, "read-bob@example.com")

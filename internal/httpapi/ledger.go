@@ -19,11 +19,16 @@ import (
 
 func init() {
 	for code, status := range map[fault.Code]int{
-		journal.CodeHoldNotFound:  http.StatusNotFound,
-		journal.CodeEntryNotFound: http.StatusNotFound,
-		journal.CodeClaimTaken:    http.StatusConflict,
-		journal.CodeInvalidOp:     http.StatusInternalServerError,
-		journal.CodeHoldExists:    http.StatusInternalServerError,
+		journal.CodeHoldNotFound:    http.StatusNotFound,
+		journal.CodeEntryNotFound:   http.StatusNotFound,
+		journal.CodeClaimTaken:      http.StatusConflict,
+		journal.CodeInvalidOp:       http.StatusInternalServerError,
+		journal.CodeHoldExists:      http.StatusInternalServerError,
+		journal.CodeStale:           http.StatusConflict,
+		transfer.CodeSelfApproval:   http.StatusForbidden,
+		transfer.CodeAlreadyDecided: http.StatusConflict,
+		transfer.CodeNotPending:     http.StatusConflict,
+		transfer.CodeNotReversible:  http.StatusConflict,
 	} {
 		statusByCode[code] = status
 	}
@@ -39,6 +44,9 @@ func (s *Server) ledgerRoutes() {
 	s.route("POST /api/v1/transfers", authz.TransfersOwn, s.handleCreateTransfer)
 	s.route("GET /api/v1/transfers", authz.Authenticated, s.handleListTransfers)
 	s.route("GET /api/v1/transfers/{id}", authz.Authenticated, s.handleGetTransfer)
+	s.route("POST /api/v1/transfers/{id}/approve", authz.TransfersApprove, s.handleDecision(transfer.DecisionApprove))
+	s.route("POST /api/v1/transfers/{id}/reject", authz.TransfersApprove, s.handleDecision(transfer.DecisionReject))
+	s.route("POST /api/v1/transfers/{id}/reverse", authz.TransfersReverse, s.handleReverse)
 	s.route("POST /api/v1/admin/adjustments", authz.LedgerAdjust, s.handleAdjustment)
 	s.route("POST /api/v1/admin/ledger/verify", authz.LedgerVerify, s.handleLedgerVerify)
 }
@@ -159,46 +167,80 @@ func (s *Server) handleGetAccount(w http.ResponseWriter, r *http.Request) error 
 // --- transfers ---
 
 type transferView struct {
-	ID            string     `json:"id"`
-	Kind          string     `json:"kind"`
-	Status        string     `json:"status"`
-	FromAccountID string     `json:"from_account_id"`
-	ToAccountID   string     `json:"to_account_id"`
-	Amount        int64      `json:"amount"`
-	Currency      string     `json:"currency"`
-	Memo          string     `json:"memo"`
-	EntryID       *string    `json:"entry_id"`
-	MakerID       string     `json:"maker_id,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt     time.Time  `json:"updated_at"`
-	ExecutedAt    *time.Time `json:"executed_at"`
+	ID                string     `json:"id"`
+	Kind              string     `json:"kind"`
+	Status            string     `json:"status"`
+	FromAccountID     string     `json:"from_account_id"`
+	ToAccountID       string     `json:"to_account_id"`
+	Amount            int64      `json:"amount"`
+	Currency          string     `json:"currency"`
+	Memo              string     `json:"memo"`
+	EntryID           *string    `json:"entry_id"`
+	MakerID           string     `json:"maker_id,omitempty"`
+	CreatedAt         time.Time  `json:"created_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
+	ExecutedAt        *time.Time `json:"executed_at"`
+	RequiredApprovals int        `json:"required_approvals"`
+	Approvals         int        `json:"approvals"`
+	ExpiresAt         *time.Time `json:"expires_at,omitempty"`
+	DecidedAt         *time.Time `json:"decided_at,omitempty"`
+	ReversesID        string     `json:"reverses_id,omitempty"`
+	ReversalID        string     `json:"reversal_id,omitempty"`
+	Reason            string     `json:"reason,omitempty"`
 	// The maker's view adds the balance their transfer left.
 	BalanceAccountID      string `json:"balance_account_id,omitempty"`
 	BalanceAfter          *int64 `json:"balance_after,omitempty"`
 	AvailableBalanceAfter *int64 `json:"available_balance_after,omitempty"`
+	// Staff see the risk assessment and the decisions.
+	RiskScore   *int                  `json:"risk_score,omitempty"`
+	RiskReasons []transfer.RiskReason `json:"risk_reasons,omitempty"`
+	Decisions   []decisionView        `json:"decisions,omitempty"`
+}
+
+type decisionView struct {
+	UserID   string    `json:"user_id"`
+	Decision string    `json:"decision"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
 }
 
 // viewTransfer renders t for a viewer: the maker sees the balance their
-// transfer left and staff see who made it.
+// transfer left; staff see who made it, its risk assessment and who
+// decided what.
 func viewTransfer(t transfer.Transfer, viewer string, staff bool) transferView {
 	v := transferView{
 		ID: t.ID, Kind: t.Kind, Status: t.Status, FromAccountID: t.FromAccountID, ToAccountID: t.ToAccountID,
 		Amount: t.Amount, Currency: t.Currency, Memo: t.Memo, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+		RequiredApprovals: t.RequiredApprovals, Approvals: t.Approvals, ReversesID: t.ReversesID, ReversalID: t.ReversalID,
+		Reason: t.Reason, ExecutedAt: timeOrNil(t.ExecutedAt), ExpiresAt: timeOrNil(t.ExpiresAt), DecidedAt: timeOrNil(t.DecidedAt),
 	}
 	if t.EntryID != "" {
 		v.EntryID = &t.EntryID
 	}
-	if !t.ExecutedAt.IsZero() {
-		v.ExecutedAt = &t.ExecutedAt
-	}
 	if staff {
 		v.MakerID = t.MakerID
+		score := t.RiskScore
+		v.RiskScore = &score
+		v.RiskReasons = t.RiskReasons
+		if v.RiskReasons == nil {
+			v.RiskReasons = []transfer.RiskReason{}
+		}
+		for _, d := range t.Decisions {
+			v.Decisions = append(v.Decisions, decisionView{UserID: d.UserID, Decision: d.Decision, Reason: d.Reason, At: d.At})
+		}
 	}
 	if viewer == t.MakerID && t.BalanceAfter != nil {
 		v.BalanceAccountID = t.BalanceAccountID()
 		v.BalanceAfter, v.AvailableBalanceAfter = t.BalanceAfter, t.AvailableAfter
 	}
 	return v
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 type transferRequest struct {
@@ -249,7 +291,7 @@ func (s *Server) handleCreateTransfer(w http.ResponseWriter, r *http.Request) er
 		}
 		cash.ToEmail = email
 	}
-	out, err := s.transfers.Cash(r.Context(), actorOf(r), cash, idem)
+	out, err := s.transfers.Cash(r.Context(), s.actorOf(r), cash, idem)
 	if err != nil {
 		return err
 	}
@@ -272,7 +314,7 @@ func (s *Server) handleAdjustment(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	out, err := s.transfers.Adjust(r.Context(), actorOf(r),
+	out, err := s.transfers.Adjust(r.Context(), s.actorOf(r),
 		transfer.AdjustmentRequest{AccountID: req.AccountID, Amount: req.Amount, Currency: req.Currency, Memo: req.Memo}, idem)
 	if err != nil {
 		return err
@@ -302,26 +344,76 @@ func (s *Server) idempotencyOf(r *http.Request, route string, body any) (transfe
 	}}, nil
 }
 
-// writeMovement answers a money-moving POST: 201 with the new transfer, or
-// the stored response of the identical earlier request, marked as replayed.
+// writeMovement answers a money-moving POST: 201 with the new transfer
+// (202 when it waits for approval or review), or the stored response of the
+// identical earlier request, marked as replayed.
 func writeMovement(w http.ResponseWriter, out transfer.Outcome, idem transfer.Idem) error {
-	status, body, resource := http.StatusCreated, []byte(nil), out.Transfer.ID
+	body, resource := []byte(nil), out.Transfer.ID
 	if out.Replay != nil {
-		status, body, resource = out.Replay.Status, out.Replay.Body, out.Replay.ResourceID
+		body, resource = out.Replay.Body, out.Replay.ResourceID
 		w.Header().Set("Idempotent-Replayed", "true")
 	} else {
 		body = idem.Render(out.Transfer)
 	}
 	w.Header().Set("Location", "/api/v1/transfers/"+resource)
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
+	w.WriteHeader(out.Status())
 	_, err := w.Write(body)
 	return err
 }
 
-func actorOf(r *http.Request) transfer.Actor {
-	m := metaOf(r)
-	return transfer.Actor{UserID: principalOf(r).UserID, RequestID: m.RequestID, IP: m.IP}
+// actorOf is the caller as the transfer service sees them; StepUp asks for
+// a recent second-factor check from callers with 2FA.
+func (s *Server) actorOf(r *http.Request) transfer.Actor {
+	m, p := metaOf(r), principalOf(r)
+	return transfer.Actor{UserID: p.UserID, SessionID: p.SessionID, RequestID: m.RequestID, IP: m.IP, UserAgent: m.UserAgent,
+		StepUp: func() error { return s.ids.RequireRecentMFA(p) }}
+}
+
+type decisionRequest struct {
+	Reason string `json:"reason"`
+}
+
+// handleDecision approves or rejects a waiting transfer.
+func (s *Server) handleDecision(decision string) apiFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req decisionRequest
+		if err := decodeOptionalJSON(r, &req); err != nil {
+			return err
+		}
+		decide := s.transfers.Approve
+		if decision == transfer.DecisionReject {
+			decide = s.transfers.Reject
+		}
+		t, err := decide(r.Context(), s.actorOf(r), r.PathValue("id"), req.Reason)
+		if err != nil {
+			return err
+		}
+		v := viewerOf(r)
+		return writeJSON(w, http.StatusOK, viewTransfer(t, v.UserID, v.All))
+	}
+}
+
+type reverseRequest struct {
+	Reason string `json:"reason"`
+}
+
+// handleReverse undoes an executed transfer with a reversal transfer:
+// 201 when it executed, 202 when it waits for another approver.
+func (s *Server) handleReverse(w http.ResponseWriter, r *http.Request) error {
+	var req reverseRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	idem, err := s.idempotencyOf(r, "POST /api/v1/transfers/{id}/reverse "+r.PathValue("id"), req)
+	if err != nil {
+		return err
+	}
+	out, err := s.transfers.Reverse(r.Context(), s.actorOf(r), transfer.ReverseRequest{TransferID: r.PathValue("id"), Reason: req.Reason}, idem)
+	if err != nil {
+		return err
+	}
+	return writeMovement(w, out, idem)
 }
 
 func viewerOf(r *http.Request) transfer.Viewer {

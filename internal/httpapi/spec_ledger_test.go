@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,6 +20,9 @@ import (
 type specLedger struct {
 	checking, savings, other string // account IDs
 	transferID               string
+	// Two transfers above the approval threshold, waiting: one for the
+	// approval cases, one for the rejection cases.
+	pendingA, pendingB string
 }
 
 const specFunding = 1_000_00 // minor units on the customer's checking account
@@ -56,6 +60,22 @@ func newSpecLedger(t *testing.T, s *specServer, fx *specFixture) *specLedger {
 		t.Fatalf("transfer: %v", err)
 	}
 	l.transferID = out.Transfer.ID
+	// The savings account sends two transfers that wait for approval.
+	if _, err := s.transfers.Adjust(ctx, transfer.Actor{UserID: fx.adminID},
+		transfer.AdjustmentRequest{AccountID: l.savings, Amount: 50_000_00, Currency: "USD"},
+		transfer.Idem{Key: "spec-fund-savings", Hash: "spec-fund-savings", Render: render}); err != nil {
+		t.Fatalf("fund savings: %v", err)
+	}
+	for i, dst := range []*string{&l.pendingA, &l.pendingB} {
+		key := fmt.Sprintf("spec-pending-%d", i)
+		out, err := s.transfers.Cash(ctx, transfer.Actor{UserID: customer.UserID},
+			transfer.CashRequest{FromAccountID: l.savings, ToAccountID: l.other, Amount: 20_000_00, Currency: "USD"},
+			transfer.Idem{Key: key, Hash: key, Render: render})
+		if err != nil || out.Transfer.Status != transfer.StatusPendingApproval {
+			t.Fatalf("pending transfer: %+v %v", out.Transfer, err)
+		}
+		*dst = out.Transfer.ID
+	}
 	return l
 }
 
@@ -113,6 +133,7 @@ func specLedgerCases() []specCase {
 	savings := l(func(x *specLedger) string { return x.savings })
 	admin := specStaffToken(authz.Admin)
 	auditor := specStaffToken(authz.Auditor)
+	complianceUser := specStaffToken(authz.Compliance)
 	const unknownAcct = "acct_01JD0000000000000000000000"
 	return []specCase{
 		// Accounts.
@@ -188,6 +209,35 @@ func specLedgerCases() []specCase {
 		{name: "transfer: one", method: "GET", status: 200, bearer: specUser,
 			pathOf: func(s *specServer) string { return "/api/v1/transfers/" + s.fx.ledger.transferID }},
 		{name: "transfer: unknown", method: "GET", path: "/api/v1/transfers/trf_01JD0000000000000000000000", status: 404, bearer: specUser},
+
+		// Approvals and reversals.
+		{name: "approve", method: "POST", status: 200, bearer: admin, body: specJSON(map[string]any{"reason": "checked"}),
+			pathOf: func(s *specServer) string { return "/api/v1/transfers/" + s.fx.ledger.pendingA + "/approve" },
+			check:  specBodyHas(`"status":"executed"`, `"decisions":[`)},
+		{name: "approve: no longer waiting", method: "POST", status: 409, bearer: complianceUser,
+			pathOf: func(s *specServer) string { return "/api/v1/transfers/" + s.fx.ledger.pendingA + "/approve" }},
+		{name: "approve: customer", method: "POST", status: 403, bearer: specUser,
+			pathOf: func(s *specServer) string { return "/api/v1/transfers/" + s.fx.ledger.pendingB + "/approve" }},
+		{name: "approve: unknown", method: "POST", status: 404, bearer: admin, path: "/api/v1/transfers/trf_01JD0000000000000000000000/approve"},
+		{name: "reject: no reason", method: "POST", status: 422, bearer: admin, badRequest: true, body: specJSON(map[string]any{}),
+			pathOf: func(s *specServer) string { return "/api/v1/transfers/" + s.fx.ledger.pendingB + "/reject" }},
+		{name: "reject", method: "POST", status: 200, bearer: admin, body: specJSON(map[string]any{"reason": "not today"}),
+			pathOf: func(s *specServer) string { return "/api/v1/transfers/" + s.fx.ledger.pendingB + "/reject" },
+			check:  specBodyHas(`"status":"rejected"`, `"reason":"not today"`)},
+		{name: "reverse", method: "POST", status: 201, bearer: admin, header: specKey("spec-reverse-1"),
+			body:   specJSON(map[string]any{"reason": "sent twice"}),
+			pathOf: func(s *specServer) string { return "/api/v1/transfers/" + s.fx.ledger.transferID + "/reverse" },
+			check:  specBodyHas(`"kind":"reversal"`, `"status":"executed"`)},
+		{name: "reverse: above the threshold waits", method: "POST", status: 202, bearer: admin, header: specKey("spec-reverse-2"),
+			body:   specJSON(map[string]any{"reason": "wrong recipient"}),
+			pathOf: func(s *specServer) string { return "/api/v1/transfers/" + s.fx.ledger.pendingA + "/reverse" },
+			check:  specBodyHas(`"status":"pending_approval"`)},
+		{name: "reverse: already reversed", method: "POST", status: 409, bearer: admin, header: specKey("spec-reverse-3"),
+			body:   specJSON(map[string]any{"reason": "again"}),
+			pathOf: func(s *specServer) string { return "/api/v1/transfers/" + s.fx.ledger.transferID + "/reverse" }},
+		{name: "reverse: customer", method: "POST", status: 403, bearer: specUser, header: specKey("spec-reverse-4"),
+			body:   specJSON(map[string]any{"reason": "mine"}),
+			pathOf: func(s *specServer) string { return "/api/v1/transfers/" + s.fx.ledger.transferID + "/reverse" }},
 
 		// Ledger administration.
 		{name: "adjustment", method: "POST", path: "/api/v1/admin/adjustments", status: 201, bearer: admin,

@@ -79,7 +79,7 @@ func newSpecServer(t *testing.T, db *store.DB, cfg config.Config) *specServer {
 	go func() { done <- eng.Run(ctx) }()
 	t.Cleanup(func() { stop(); <-done })
 	accts := accounts.New(accounts.Deps{DB: db})
-	transfers := transfer.New(transfer.Deps{DB: db, Engine: eng, Accounts: accts, Keys: idempotency.New(db, time.Hour)})
+	transfers := transfer.New(transfer.Deps{DB: db, Engine: eng, Accounts: accts, Keys: idempotency.New(db, time.Hour), Policy: cfg.Policy})
 	d := Deps{Config: cfg, DB: db, Logger: log, Version: "test", Identity: ids, Accounts: accts, Transfers: transfers}
 	return &specServer{srv: New(d), deps: d, ids: ids, accts: accts, transfers: transfers, staff: map[string]string{}}
 }

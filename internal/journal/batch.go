@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -14,9 +15,11 @@ import (
 	"github.com/fiscus/fiscus/internal/store"
 )
 
-// errClaimShortfall aborts a fast-mode batch in which some claim did not
-// insert; the batch is then run in careful mode.
-var errClaimShortfall = errors.New("journal: a claim of the batch is taken")
+// errCheckFailed aborts a fast-mode batch in which some claim did not
+// insert or some update affected another number of rows than it wanted;
+// the batch is then run in careful mode, which finds the operations at
+// fault.
+var errCheckFailed = errors.New("journal: a claim of the batch is taken or an update is stale")
 
 // maxEnsureRounds bounds how often a PostgreSQL batch re-plans because a
 // balance row it was about to create had meanwhile been created, with a
@@ -60,8 +63,10 @@ type plan struct {
 	hold     *holdState
 	reversed string // the entry a reversal reverses
 	balances []ledger.Balance
+	counters []counterTotal // the operation's counters as it leaves them
 	claims   []Row
 	rows     []Row
+	updates  []Update
 }
 
 func (p *plan) result() Result {
@@ -77,7 +82,8 @@ func (p *plan) result() Result {
 }
 
 // batch is one batch transaction's state. It is a ledger.View: Account and
-// Balance answer from what was loaded plus the accepted operations so far.
+// Balance answer from what was loaded plus the accepted operations so far;
+// counter does the same for counters.
 type batch struct {
 	reqs   []*request
 	pg     bool
@@ -91,7 +97,15 @@ type batch struct {
 	holdsCur    map[string]holdState
 	entriesBase map[string]entryState
 	entriesCur  map[string]entryState
-	plans       []plan
+	// Counter totals as loaded (on PostgreSQL: locked; a key without a
+	// row counts as 0) and as the accepted operations so far left them.
+	countersBase map[string]int64
+	countersCur  map[string]int64
+	// countersMade (PostgreSQL) are the counter rows the load created (at
+	// 0, to lock them); those no accepted operation writes are deleted
+	// again before COMMIT.
+	countersMade []string
+	plans        []plan
 }
 
 func newBatch(e *Engine, reqs []*request) *batch {
@@ -116,6 +130,66 @@ func (b *batch) Balance(account string, asset money.Asset) ledger.Balance {
 	return ledger.Balance{Account: account, Asset: asset}
 }
 
+// counter is the running total of key as the accepted operations so far
+// left it.
+func (b *batch) counter(key string) int64 {
+	if v, ok := b.countersCur[key]; ok {
+		return v
+	}
+	return b.countersBase[key]
+}
+
+// counterTotal is a counter's total as an operation leaves it, and the
+// latest expiry the operation gives it (Unix µs).
+type counterTotal struct {
+	key     string
+	value   int64
+	expires int64
+}
+
+// applyCounters judges an operation's counters, in order, against the
+// totals total reports (those left by the earlier accepted operations of
+// the batch), and returns the totals after the operation, one per key in
+// order of first appearance, or the refusal. It is pure: a refused
+// operation changes no total.
+func applyCounters(cs []Counter, total func(key string) int64) ([]counterTotal, error) {
+	out := make([]counterTotal, 0, len(cs))
+	for _, c := range cs {
+		i := 0
+		for i < len(out) && out[i].key != c.Key {
+			i++
+		}
+		if i == len(out) {
+			out = append(out, counterTotal{key: c.Key, value: total(c.Key)})
+		}
+		used := out[i].value
+		var after int64
+		switch {
+		case c.Delta < 0:
+			after = max(0, used+c.Delta) // used ≥ 0: no overflow
+		case used > math.MaxInt64-c.Delta:
+			if c.Max > 0 {
+				return nil, limitExceeded(c, used)
+			}
+			return nil, invalidOp(fmt.Sprintf("counter %s would overflow", clip(c.Key)))
+		default:
+			after = used + c.Delta
+			if c.Max > 0 && after > c.Max {
+				return nil, limitExceeded(c, used)
+			}
+		}
+		out[i].value = after
+		out[i].expires = max(out[i].expires, store.Micros(c.ExpiresAt))
+	}
+	return out, nil
+}
+
+func limitExceeded(c Counter, used int64) *fault.Error {
+	e := fault.New(CodeLimitExceeded, "The operation would exceed the limit %s.", clip(c.Key))
+	e.Extra = map[string]any{"counter": c.Key, "limit": c.Max, "used": used, "requested": c.Delta}
+	return e
+}
+
 func (b *batch) hold(id string) (holdState, bool) {
 	if h, ok := b.holdsCur[id]; ok {
 		return h, true
@@ -138,6 +212,7 @@ func (b *batch) resetView() {
 	b.cur = map[pairKey]ledger.Balance{}
 	b.holdsCur = map[string]holdState{}
 	b.entriesCur = map[string]entryState{}
+	b.countersCur = map[string]int64{}
 	b.plans = make([]plan, len(b.reqs))
 }
 
@@ -194,15 +269,18 @@ func (b *batch) runFast(ctx context.Context, ex executor, final []step) error {
 	}
 	acc := b.accepted()
 	steps := b.dropUnused(ensured, acc)
+	steps = append(steps, b.dropUnusedCounters(acc)...)
 	steps = append(steps, b.claimSteps(acc, final != nil)...)
 	ws, err := b.writeSteps(acc)
 	if err != nil {
 		return err
 	}
-	steps = append(append(steps, ws...), final...)
+	steps = append(steps, ws...)
+	steps = append(steps, b.updateSteps(acc, final != nil)...)
+	steps = append(steps, final...)
 	if err := ex.run(ctx, steps); err != nil {
 		if pgState(err) == pgDivisionByZero {
-			return errClaimShortfall
+			return errCheckFailed
 		}
 		return err
 	}
@@ -210,9 +288,10 @@ func (b *batch) runFast(ctx context.Context, ex executor, final []step) error {
 }
 
 // runCareful handles one operation at a time inside a savepoint: its
-// balance rows (PostgreSQL), its claims row by row, then its writes. An
-// operation whose claim is taken or whose writes fail is rolled back to its
-// savepoint and refused alone.
+// balance rows (PostgreSQL), its claims row by row, then its writes, then
+// its updates one by one. An operation whose claim is taken, whose writes
+// fail or whose update is stale is rolled back to its savepoint and refused
+// alone.
 func (b *batch) runCareful(ctx context.Context, tx *store.Tx, ex executor) error {
 	b.resetView()
 	for i := range b.reqs {
@@ -228,7 +307,7 @@ func (b *batch) runCareful(ctx context.Context, tx *store.Tx, ex executor) error
 			b.settle(&b.plans[i])
 		}
 	}
-	return nil
+	return ex.run(ctx, b.dropUnusedCounters(b.accepted()))
 }
 
 // writeOne writes operation i (planned as p) inside a savepoint: on
@@ -293,6 +372,16 @@ func (b *batch) writeOne(ctx context.Context, tx *store.Tx, ex executor, i int, 
 		}
 		return refuse(fault.Wrap(err, code, "The operation conflicts with existing ledger data."), err)
 	}
+	for ui, u := range p.updates {
+		var affected int64
+		err := ex.run(ctx, []step{{sql: u.SQL, args: resolveValues(u.Args, p), affected: func(n int64) error { affected = n; return nil }}})
+		if err != nil {
+			return refuse(fault.Wrap(err, fault.Internal, "The operation could not be recorded."), err)
+		}
+		if affected != u.Want {
+			return refuse(stale(ui, affected, u.Want), nil)
+		}
+	}
 	if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT journal_op"); err != nil {
 		return fmt.Errorf("release savepoint: %w", err)
 	}
@@ -311,11 +400,20 @@ func (b *batch) settle(p *plan) {
 	for _, bal := range p.balances {
 		b.base[pairKey{bal.Account, bal.Asset}] = baseBalance{bal: bal, exists: true}
 	}
+	for _, c := range p.counters {
+		b.countersBase[c.key] = c.value
+	}
 }
 
 func claimTaken(i int, table string) *fault.Error {
 	return fault.New(CodeClaimTaken, "The operation's %s record already exists.", table).
 		With("claim", i).With("table", table)
+}
+
+func stale(i int, affected, want int64) *fault.Error {
+	e := fault.New(CodeStale, "The state the operation depends on changed meanwhile; nothing was done.")
+	e.Extra = map[string]any{"update": i, "affected": affected, "want": want}
+	return e
 }
 
 // accepted returns the plans of the accepted operations, in queue order.
@@ -334,6 +432,9 @@ func (b *batch) accept(p *plan) {
 	for _, bal := range p.balances {
 		b.cur[pairKey{bal.Account, bal.Asset}] = bal
 	}
+	for _, c := range p.counters {
+		b.countersCur[c.key] = c.value
+	}
 	if p.hold != nil {
 		b.holdsCur[p.hold.hold.ID] = *p.hold
 	}
@@ -350,8 +451,9 @@ func (b *batch) accept(p *plan) {
 // plan judges operation i against the current view. It changes nothing.
 func (b *batch) plan(i int) plan {
 	op := b.reqs[i].op
-	now, claims, rows := op.common()
-	p := plan{now: store.Micros(now), claims: claims, rows: rows}
+	x := op.common()
+	now := x.now
+	p := plan{now: store.Micros(now), claims: x.claims, rows: x.rows, updates: x.updates}
 	var effects []ledger.Effect
 	switch o := op.(type) {
 	case Post:
@@ -432,6 +534,9 @@ func (b *batch) plan(i int) plan {
 		return p
 	}
 	bals, err := ledger.Apply(effects, b)
+	if err == nil && len(x.counters) > 0 {
+		p.counters, err = applyCounters(x.counters, b.counter)
+	}
 	if err != nil {
 		p.err = err
 		p.entry, p.hold = nil, nil

@@ -8,12 +8,12 @@
 // One writer goroutine per process (Engine.Run) owns all ledger writes.
 // Callers Submit an operation and block. The writer takes whatever is queued
 // (up to Options.MaxBatch operations), opens ONE database transaction, loads
-// every account and balance the batch touches in a few statements (on
-// PostgreSQL locking the balance rows with SELECT … FOR UPDATE in
-// (account_id, asset) order, so writers on several replicas never deadlock
-// on them), applies the operations in queue order to an in-memory view that
-// reflects the earlier operations of the same batch, writes the accepted
-// operations' rows with multi-row statements, and commits once. A durable
+// every account, balance and counter the batch touches in a few statements
+// (on PostgreSQL locking the rows in one global order, see Lock order, so
+// writers on several replicas never deadlock on them), applies the
+// operations in queue order to an in-memory view that reflects the earlier
+// operations of the same batch, writes the accepted operations' rows with
+// multi-row statements, and commits once. A durable
 // commit (SQLite synchronous=FULL, PostgreSQL fsync + synchronous_commit)
 // is paid once per batch instead of once per operation. While callers are
 // active the writer lingers briefly (Options.Linger, ending early once
@@ -38,14 +38,22 @@
 //   - An operation is acknowledged (Submit returns a Result) only after the
 //     transaction holding it committed durably.
 //   - A refused operation (insufficient funds, frozen account, unbalanced
-//     entry, hold not pending, already reversed, claim taken, …) wrote
-//     nothing, and its refusal does not affect the other operations of its
-//     batch: planning is pure, so a refused operation simply contributes no
-//     rows; no savepoint is needed for that.
+//     entry, hold not pending, already reversed, claim taken, stale update,
+//     limit exceeded, …) wrote nothing — no entry, posting, balance, hold,
+//     row, claim, update or counter change — and its refusal does not
+//     affect the other operations of its batch: planning is pure, so a
+//     refused operation simply contributes no rows; no savepoint is needed
+//     for that (claims and updates, which only the database can judge, use
+//     careful mode, below).
 //   - Operations of one batch are applied in the order they were queued; each
-//     sees the balances left by the accepted operations before it.
+//     sees the balances and counter totals left by the accepted operations
+//     before it, and the rows their updates changed.
+//   - A counter never exceeds its ceiling through an operation that counts
+//     up, whatever runs concurrently on this or another replica, and never
+//     goes below zero.
 //   - Every accepted entry balances per asset, and is committed atomically
-//     with its postings, the balance changes and the operation's extra rows.
+//     with its postings, the balance changes, the operation's extra rows,
+//     claims, updates and counter changes.
 //     Entries are never updated or deleted. A reversal is a new entry linked
 //     to its original by a UNIQUE column, so an entry is reversed at most
 //     once, also across replicas (the original entry's row is locked while
@@ -84,6 +92,52 @@
 // for any other failure of a batch's writes (a caller-assigned ID that
 // already exists, for example), so one faulty operation never fails the
 // operations queued with it.
+//
+// # Conditional updates
+//
+// A state transition of the caller's own rows rides along with the money
+// movement as an Update: an UPDATE or DELETE that must affect exactly Want
+// rows (approving a transfer is a PostHold plus "UPDATE transfers SET
+// status = 'executed' … WHERE id = ? AND status = 'pending_approval'",
+// Want 1). The updates of the accepted operations run after their rows, in
+// queue order. In a fast-mode batch, one that affects another number of
+// rows fails the transaction (in a pipeline the statement checks its own
+// count, like the claims' check, so COMMIT never runs), and the batch runs
+// again in careful mode, where each operation's updates run inside its
+// savepoint and an operation whose update is stale is refused alone with
+// CodeStale. On PostgreSQL (READ COMMITTED) an update that meets a row a
+// concurrent transaction holds waits for it, then re-checks its WHERE
+// against the committed row: a concurrent rejection that won makes the
+// approval affect 0 rows.
+//
+// # Counters
+//
+// A Counter is a running total with an optional ceiling, such as a
+// customer's outgoing amount today: the load reads the counters the batch
+// names along with its balances (a key without a row counts as 0), the pure
+// planning applies each accepted operation's deltas in queue order and
+// refuses, with CodeLimitExceeded, an operation that would take a total
+// over its ceiling, and the final totals are written with one upsert per
+// batch. A negative delta (a release) is never refused and stops at 0.
+// SweepCounters deletes the rows whose expiry has passed.
+//
+// # Lock order
+//
+// On PostgreSQL a batch locks what it reads, and in one global order:
+// holds (by ID), then entries it reverses (by ID), then balances (by
+// account and asset), then counters (by key, in byte order), all in the
+// batch's first round trip(s). Any two batches, on this replica or
+// another, take the locks they share in the same order, so neither can
+// hold a lock the other holds while waiting for one the other holds: they
+// queue instead of deadlocking. Counter rows that do not exist yet are
+// created (at 0, deleted again if no accepted operation used them) by the
+// statement that locks them, so that two replicas cannot both count a new
+// counter from 0; SweepCounters locks the rows it deletes in the same key
+// order and nothing else. Two locks come after that order, and PostgreSQL
+// resolves the rare deadlock they allow by aborting one batch, which is
+// run again (Stats.Retried): the balance rows a batch creates for first
+// uses of an (account, asset), and the caller's rows its updates touch (in
+// queue order; they are locked last, after everything of the ledger).
 //
 // # Cancellation and shutdown
 //

@@ -356,10 +356,10 @@ func (e *Engine) execute(ctx context.Context, reqs []*request) []outcome {
 		err = e.db.Write(ctx, func(tx *store.Tx) error { return b.runTx(ctx, tx, false) })
 	}
 	if err != nil && !b.fnDone && ctx.Err() == nil {
-		// The writes (or a claim) failed: run op by op so that only the
-		// operations at fault fail.
+		// The writes (or a claim, or an update) failed: run op by op so
+		// that only the operations at fault fail.
 		e.stats.careful.Add(1)
-		if !errors.Is(err, errClaimShortfall) {
+		if !errors.Is(err, errCheckFailed) {
 			e.opt.Logger.Warn("ledger batch failed; retrying op by op", "ops", len(reqs), "err", err)
 		}
 		b = newBatch(e, reqs)
@@ -398,13 +398,14 @@ type Stats struct {
 	Refused   int64 // operations refused (nothing written)
 	Failed    int64 // operations failed with their batch (nothing written, or outcome unknown)
 	Careful   int64 // batches re-run op by op
+	Retried   int64 // PostgreSQL fast-path batch runs retried after a deadlock or serialization failure
 	Withdrawn int64 // operations withdrawn by their callers while queued
 	MaxBatch  int64 // largest batch so far
 	Queued    int   // operations waiting right now
 }
 
 type stats struct {
-	batches, ops, committed, refused, failed, careful, withdrawn, maxBatch atomic.Int64
+	batches, ops, committed, refused, failed, careful, retried, withdrawn, maxBatch atomic.Int64
 }
 
 // Stats returns the engine's counters.
@@ -412,6 +413,6 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		Batches: e.stats.batches.Load(), Ops: e.stats.ops.Load(), Committed: e.stats.committed.Load(),
 		Refused: e.stats.refused.Load(), Failed: e.stats.failed.Load(), Careful: e.stats.careful.Load(),
-		Withdrawn: e.stats.withdrawn.Load(), MaxBatch: e.stats.maxBatch.Load(), Queued: len(e.queue),
+		Retried: e.stats.retried.Load(), Withdrawn: e.stats.withdrawn.Load(), MaxBatch: e.stats.maxBatch.Load(), Queued: len(e.queue),
 	}
 }

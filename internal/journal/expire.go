@@ -64,3 +64,35 @@ func (e *Engine) ExpireDue(ctx context.Context, now time.Time) (int, error) {
 	}
 	return n, errors.Join(failed...)
 }
+
+// MaxSweepCounters bounds the counter rows one SweepCounters call deletes;
+// a backlog larger than this is worked off by the following sweeps.
+const MaxSweepCounters = 10_000
+
+// SweepCounters deletes the counters whose expiry (the latest ExpiresAt an
+// accepted operation gave them) is at or before now, from the caller's
+// clock, at most MaxSweepCounters, and reports how many it deleted. Run it
+// on a timer; it may run on several replicas at once and next to the
+// writers. On PostgreSQL it locks the rows it deletes in key order, the
+// order in which batches lock counters (after their balances: see the
+// package comment), so it never deadlocks with them; a counter a batch
+// extends meanwhile is re-checked and kept.
+func (e *Engine) SweepCounters(ctx context.Context, now time.Time) (int, error) {
+	q := `DELETE FROM ledger_counters WHERE key IN (SELECT key FROM ledger_counters WHERE expires_at <= ? ORDER BY key LIMIT ?) AND expires_at <= ?`
+	if e.db.Dialect() == store.Postgres {
+		q = `DELETE FROM ledger_counters WHERE key IN (SELECT key FROM ledger_counters WHERE expires_at <= ? ORDER BY key COLLATE "C" LIMIT ? FOR UPDATE) AND expires_at <= ?`
+	}
+	var n int64
+	err := e.db.Write(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(ctx, q, store.Micros(now), MaxSweepCounters, store.Micros(now))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sweep counters: %w", err)
+	}
+	return int(n), nil
+}

@@ -36,20 +36,29 @@ func (b *batch) forUpdate(orderBy string) string {
 
 // load reads what the batch's operations need, in two phases: the holds
 // and entries they name (phase 1, only for hold operations and reversals),
-// then every balance and account they may touch (phase 2). prefix (BEGIN,
-// for a pipelined transaction) goes with the first phase sent.
+// then every balance and account they may touch and the counters they
+// name (phase 2). prefix (BEGIN, for a pipelined transaction) goes with the
+// first phase sent.
+//
+// On PostgreSQL the rows are locked in one global order, the same in every
+// batch of every replica: holds (by ID), entries to reverse (by ID),
+// balances (by account and asset), counters (by key). A batch that waits
+// for a lock therefore never holds one that its holder will wait for.
 func (b *batch) load(ctx context.Context, ex executor, prefix []step) error {
 	b.accounts = map[string]ledger.Account{}
 	b.base = map[pairKey]baseBalance{}
 	b.holdsBase = map[string]holdState{}
 	b.entriesBase = map[string]entryState{}
+	b.countersBase = map[string]int64{}
+	b.countersMade = nil
 	if p1 := b.phase1(); len(p1) > 0 {
 		if err := ex.run(ctx, append(prefix, p1...)); err != nil {
 			return fmt.Errorf("load holds and entries: %w", err)
 		}
 		prefix = nil
 	}
-	if err := ex.run(ctx, append(prefix, b.phase2()...)); err != nil {
+	steps := append(prefix, b.phase2()...)
+	if err := ex.run(ctx, append(steps, b.counterSteps()...)); err != nil {
 		return fmt.Errorf("load balances: %w", err)
 	}
 	return nil
@@ -269,6 +278,86 @@ func (b *batch) scanBalances(rows rowsIter) error {
 		b.base[pairKey{bal.Account, bal.Asset}] = baseBalance{bal: bal, exists: true}
 	}
 	return nil
+}
+
+// counterSteps read the counters the batch's operations name (a key
+// without a row counts as 0). On PostgreSQL they first lock them, in key
+// order (byte order, whatever the database's collation), creating the rows
+// that do not exist yet at 0 so that they can be locked too: an upsert
+// whose DO UPDATE never updates, which inserts a missing row or else waits
+// for and locks the existing one. Without the lock on a missing row, two
+// replicas could both count from 0 and both slip under a ceiling. The rows
+// it created are recorded in countersMade.
+func (b *batch) counterSteps() []step {
+	var keys []string
+	for _, r := range b.reqs {
+		for _, c := range r.op.common().counters {
+			keys = append(keys, c.Key)
+		}
+	}
+	if keys = dedupe(keys); len(keys) == 0 {
+		return nil
+	}
+	read := step{args: []any{keys}, rows: b.scanCounters}
+	if !b.pg {
+		cond, arg := b.in("key", keys)
+		read.sql, read.args = `SELECT key, value FROM ledger_counters WHERE `+cond, []any{arg}
+		return []step{read}
+	}
+	read.sql = `SELECT key, value FROM ledger_counters WHERE key = ANY(?::text[])`
+	return []step{{sql: `INSERT INTO ledger_counters (key, value, expires_at)
+			SELECT key, 0, 0 FROM unnest(?::text[]) AS u(key) ORDER BY key COLLATE "C"
+			ON CONFLICT (key) DO UPDATE SET value = ledger_counters.value WHERE false
+			RETURNING key`, args: []any{keys}, rows: b.scanMadeCounters},
+		read}
+}
+
+func (b *batch) scanMadeCounters(rows rowsIter) error {
+	for rows.Next() {
+		var key string
+		if err := rows.Scan(&key); err != nil {
+			return err
+		}
+		b.countersMade = append(b.countersMade, key)
+	}
+	return nil
+}
+
+func (b *batch) scanCounters(rows rowsIter) error {
+	for rows.Next() {
+		var key string
+		var value int64
+		if err := rows.Scan(&key, &value); err != nil {
+			return err
+		}
+		b.countersBase[key] = value
+	}
+	return nil
+}
+
+// dropUnusedCounters (PostgreSQL) deletes the counter rows the load created
+// that no accepted operation writes, so that a refused operation leaves
+// nothing behind.
+func (b *batch) dropUnusedCounters(acc []*plan) []step {
+	if len(b.countersMade) == 0 {
+		return nil
+	}
+	used := map[string]bool{}
+	for _, p := range acc {
+		for _, c := range p.counters {
+			used[c.key] = true
+		}
+	}
+	var keys []string
+	for _, k := range b.countersMade {
+		if !used[k] {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	return []step{{sql: `DELETE FROM ledger_counters WHERE key = ANY(?::text[]) AND value = 0`, args: []any{keys}}}
 }
 
 // ensure (PostgreSQL) makes the balance rows that plans change and that did

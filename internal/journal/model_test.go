@@ -26,11 +26,12 @@ type model struct {
 	entries    map[string]ledger.Entry
 	entryIDs   []string
 	reversedBy map[string]string
+	counters   map[string]int64
 }
 
 func newModel(t testing.TB, reg *money.Registry, accts ...ledger.Account) *model {
 	m := &model{t: t, reg: reg, book: ledger.NewBook(), holds: map[string]ledger.Hold{},
-		entries: map[string]ledger.Entry{}, reversedBy: map[string]string{}}
+		entries: map[string]ledger.Entry{}, reversedBy: map[string]string{}, counters: map[string]int64{}}
 	for _, a := range accts {
 		if err := m.book.Open(a); err != nil {
 			t.Fatal(err)
@@ -107,6 +108,25 @@ func (m *model) apply(op journal.Op) ([]ledger.Balance, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Counters are judged after the ledger, in order, against the totals
+	// so far; a refusal counts nothing.
+	next := map[string]int64{}
+	for _, c := range countersOf(op) {
+		used, ok := next[c.Key]
+		if !ok {
+			used = m.counters[c.Key]
+		}
+		after := used + c.Delta
+		if c.Delta < 0 {
+			after = max(0, after)
+		} else if c.Max > 0 && after > c.Max {
+			return nil, fault.New(journal.CodeLimitExceeded, "limit")
+		}
+		next[c.Key] = after
+	}
+	for k, v := range next {
+		m.counters[k] = v
+	}
 	m.book.Commit(bals)
 	if hold != nil {
 		m.holds[hold.ID] = *hold
@@ -123,8 +143,9 @@ func (m *model) apply(op journal.Op) ([]ledger.Balance, error) {
 
 // TestEngineMatchesModel feeds the engine and the reference model the same
 // seeded random operations — deposits, transfers (some overdrawing, some in
-// the wrong currency), share purchases, holds reserved, posted in part or
-// in full and voided, reversals — in chunks queued together so that many
+// the wrong currency, all counted against a per-account outgoing limit),
+// share purchases, holds reserved (counted too), posted in part or in full
+// and voided (releasing what they counted), reversals — in chunks queued together so that many
 // land in one batch, and checks every outcome, every balance, every hold
 // and the verifier.
 func TestEngineMatchesModel(t *testing.T) {
@@ -177,6 +198,10 @@ func TestEngineMatchesModel(t *testing.T) {
 			ops, want, wantBals = append(ops, op), append(want, err), append(wantBals, bals)
 		}
 		pick := func() ledger.Account { return customers[rng.IntN(len(customers))] }
+		// outgoing counts units against the account's outgoing limit.
+		outgoing := func(account string, units int64) []journal.Counter {
+			return []journal.Counter{{Key: "out:" + account, Delta: units, Max: 600_00, ExpiresAt: t0.Add(24 * time.Hour)}}
+		}
 		var holdIDs []string
 		for step := range steps {
 			now = now.Add(time.Second)
@@ -193,7 +218,9 @@ func TestEngineMatchesModel(t *testing.T) {
 				if from.ID == to.ID {
 					continue
 				}
-				add(journal.Post{Entry: withID(transfer(from.ID, to.ID, 1+rng.Int64N(300_00), from.Currency), now), Kind: "transfer", Now: now})
+				units := 1 + rng.Int64N(300_00)
+				add(journal.Post{Entry: withID(transfer(from.ID, to.ID, units, from.Currency), now), Kind: "transfer", Now: now,
+					Counters: outgoing(from.ID, units)})
 			case k < 6: // buy shares: cash to the market, shares to the investor
 				qty := 1 + rng.Int64N(5)
 				add(journal.Post{Entry: ledger.Entry{ID: id.New("ent", now), Postings: []ledger.Posting{
@@ -213,11 +240,15 @@ func TestEngineMatchesModel(t *testing.T) {
 					h.Deadline = now.Add(time.Duration(1+rng.IntN(60)) * time.Second)
 				}
 				holdIDs = append(holdIDs, h.ID)
-				add(journal.Reserve{Hold: h, Now: now})
+				add(journal.Reserve{Hold: h, Now: now, Counters: outgoing(from.ID, h.Amount.Units())})
 			case k < 8 && len(holdIDs) > 0: // post (partial or full) or void
 				h := holdIDs[rng.IntN(len(holdIDs))]
 				if rng.IntN(3) == 0 {
-					add(journal.VoidHold{HoldID: h, Now: now})
+					var release []journal.Counter // a void gives back what its reserve counted
+					if held, ok := m.holds[h]; ok {
+						release = outgoing(held.Account, -held.Amount.Units())
+					}
+					add(journal.VoidHold{HoldID: h, Now: now, Counters: release})
 				} else {
 					add(journal.PostHold{HoldID: h, Amount: rng.Int64N(150_00), EntryID: id.New("ent", now), Now: now})
 				}
@@ -232,8 +263,16 @@ func TestEngineMatchesModel(t *testing.T) {
 			}
 		}
 		t.Logf("refusals by code: %v; engine %+v", codes, e.eng.Stats())
-		if codes[ledger.CodeInsufficientFunds] == 0 || len(codes) < 4 {
+		if codes[ledger.CodeInsufficientFunds] == 0 || codes[journal.CodeLimitExceeded] == 0 || len(codes) < 4 {
 			t.Errorf("the run refused too little to be interesting: %v", codes)
+		}
+		for k, v := range m.counters {
+			if got, _ := e.counter(k); got != v {
+				t.Errorf("counter %s = %d, model %d", k, got, v)
+			}
+		}
+		if n := e.count(`SELECT count(*) FROM ledger_counters`); n != len(m.counters) {
+			t.Errorf("%d counters, model %d", n, len(m.counters))
 		}
 
 		// Every balance and hold in the database is the model's.
@@ -260,6 +299,24 @@ func TestEngineMatchesModel(t *testing.T) {
 		}
 		e.verify()
 	})
+}
+
+func countersOf(op journal.Op) []journal.Counter {
+	switch o := op.(type) {
+	case journal.Post:
+		return o.Counters
+	case journal.Reserve:
+		return o.Counters
+	case journal.PostHold:
+		return o.Counters
+	case journal.VoidHold:
+		return o.Counters
+	case journal.ExpireHold:
+		return o.Counters
+	case journal.Reverse:
+		return o.Counters
+	}
+	return nil
 }
 
 func withID(e ledger.Entry, now time.Time) ledger.Entry {

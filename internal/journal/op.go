@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -35,6 +36,12 @@ const (
 	MaxRowColumns  = 64 // columns of one extra row or claim
 	maxIdentLen    = 63 // bytes of a table or column name (PostgreSQL's limit)
 	maxValueBytes  = 1 << 20
+
+	MaxUpdatesPerOp  = 8    // conditional updates per operation
+	MaxUpdateSQLLen  = 4096 // bytes of one update's SQL
+	MaxUpdateArgs    = 64   // arguments of one update
+	MaxCountersPerOp = 8    // counters per operation
+	MaxCounterKeyLen = 128  // bytes of a counter key
 )
 
 // Error codes of this package (besides those of ledger and money, which
@@ -44,6 +51,8 @@ const (
 	CodeHoldExists    fault.Code = "hold_exists"     // Reserve with an ID already used
 	CodeEntryNotFound fault.Code = "entry_not_found" // Reverse names no entry
 	CodeClaimTaken    fault.Code = "claim_taken"     // a claim row conflicts with an existing row
+	CodeStale         fault.Code = "state_changed"   // an Update did not affect the rows it expected
+	CodeLimitExceeded fault.Code = "limit_exceeded"  // a Counter would pass its ceiling
 	CodeInvalidOp     fault.Code = "invalid_operation"
 )
 
@@ -63,57 +72,88 @@ var (
 
 // Op is one ledger operation: Post, Reserve, PostHold, VoidHold, ExpireHold
 // or Reverse.
+//
+// Besides its ledger change, every operation may carry, all committed
+// atomically with it and only if it is accepted:
+//   - Claims: rows that must not exist yet (see Row); a taken claim refuses
+//     the operation with CodeClaimTaken.
+//   - Rows: extra rows to insert (see Row).
+//   - Updates: statements on the caller's own rows that must affect an
+//     exact number of rows (see Update), run after the rows; otherwise the
+//     operation is refused with CodeStale.
+//   - Counters: running totals with ceilings (see Counter), judged like
+//     balances; one that would pass its ceiling refuses the operation with
+//     CodeLimitExceeded.
 type Op interface {
 	// common returns the fields every operation has.
-	common() (now time.Time, claims, rows []Row)
+	common() extras
+}
+
+// extras are the fields every operation has besides its ledger change.
+type extras struct {
+	now      time.Time
+	claims   []Row
+	rows     []Row
+	updates  []Update
+	counters []Counter
 }
 
 // Post records a balanced entry. Entry.ID may be empty (Submit assigns an
 // "ent_…" ID); an ID set by the caller must be new, from id.New.
 type Post struct {
-	Entry  ledger.Entry
-	Kind   string // what the entry is: "transfer", "adjustment", …; default KindEntry
-	Now    time.Time
-	Claims []Row
-	Rows   []Row
+	Entry    ledger.Entry
+	Kind     string // what the entry is: "transfer", "adjustment", …; default KindEntry
+	Now      time.Time
+	Claims   []Row
+	Rows     []Row
+	Updates  []Update
+	Counters []Counter
 }
 
 // Reserve creates a pending hold. Hold.ID may be empty (Submit assigns a
 // "hold_…" ID).
 type Reserve struct {
-	Hold   ledger.HoldRequest
-	Now    time.Time
-	Claims []Row
-	Rows   []Row
+	Hold     ledger.HoldRequest
+	Now      time.Time
+	Claims   []Row
+	Rows     []Row
+	Updates  []Update
+	Counters []Counter
 }
 
 // PostHold captures a pending hold: Amount minor units (0: the whole hold),
 // as entry EntryID (empty: Submit assigns one). The rest is released.
 type PostHold struct {
-	HoldID  string
-	Amount  int64
-	EntryID string
-	Kind    string // default KindHold
-	Memo    string
-	Now     time.Time
-	Claims  []Row
-	Rows    []Row
+	HoldID   string
+	Amount   int64
+	EntryID  string
+	Kind     string // default KindHold
+	Memo     string
+	Now      time.Time
+	Claims   []Row
+	Rows     []Row
+	Updates  []Update
+	Counters []Counter
 }
 
 // VoidHold cancels a pending hold before its deadline.
 type VoidHold struct {
-	HoldID string
-	Now    time.Time
-	Claims []Row
-	Rows   []Row
+	HoldID   string
+	Now      time.Time
+	Claims   []Row
+	Rows     []Row
+	Updates  []Update
+	Counters []Counter
 }
 
 // ExpireHold ends a pending hold whose deadline has come (Now ≥ deadline).
 type ExpireHold struct {
-	HoldID string
-	Now    time.Time
-	Claims []Row
-	Rows   []Row
+	HoldID   string
+	Now      time.Time
+	Claims   []Row
+	Rows     []Row
+	Updates  []Update
+	Counters []Counter
 }
 
 // Reverse posts the compensating entry of EntryID: every posting inverted,
@@ -127,14 +167,16 @@ type Reverse struct {
 	Now        time.Time
 	Claims     []Row
 	Rows       []Row
+	Updates    []Update
+	Counters   []Counter
 }
 
-func (o Post) common() (time.Time, []Row, []Row)       { return o.Now, o.Claims, o.Rows }
-func (o Reserve) common() (time.Time, []Row, []Row)    { return o.Now, o.Claims, o.Rows }
-func (o PostHold) common() (time.Time, []Row, []Row)   { return o.Now, o.Claims, o.Rows }
-func (o VoidHold) common() (time.Time, []Row, []Row)   { return o.Now, o.Claims, o.Rows }
-func (o ExpireHold) common() (time.Time, []Row, []Row) { return o.Now, o.Claims, o.Rows }
-func (o Reverse) common() (time.Time, []Row, []Row)    { return o.Now, o.Claims, o.Rows }
+func (o Post) common() extras       { return extras{o.Now, o.Claims, o.Rows, o.Updates, o.Counters} }
+func (o Reserve) common() extras    { return extras{o.Now, o.Claims, o.Rows, o.Updates, o.Counters} }
+func (o PostHold) common() extras   { return extras{o.Now, o.Claims, o.Rows, o.Updates, o.Counters} }
+func (o VoidHold) common() extras   { return extras{o.Now, o.Claims, o.Rows, o.Updates, o.Counters} }
+func (o ExpireHold) common() extras { return extras{o.Now, o.Claims, o.Rows, o.Updates, o.Counters} }
+func (o Reverse) common() extras    { return extras{o.Now, o.Claims, o.Rows, o.Updates, o.Counters} }
 
 // Row is one extra row an operation writes in its batch's transaction:
 // INSERT INTO Table (Columns…) VALUES (Values…). Table and column names are
@@ -164,20 +206,77 @@ type Row struct {
 type FromResult func(Result) any
 
 // resolve returns r's values with every FromResult computed for p.
-func (r Row) resolve(p *plan) []any {
+func (r Row) resolve(p *plan) []any { return resolveValues(r.Values, p) }
+
+// resolveValues returns vals with every FromResult computed for p (vals
+// itself when it holds none).
+func resolveValues(vals []any, p *plan) []any {
 	var out []any
-	for i, v := range r.Values {
+	for i, v := range vals {
 		if f, ok := v.(FromResult); ok {
 			if out == nil {
-				out = slices.Clone(r.Values)
+				out = slices.Clone(vals)
 			}
 			out[i] = f(p.result())
 		}
 	}
 	if out == nil {
-		return r.Values
+		return vals
 	}
 	return out
+}
+
+// Update is a statement an accepted operation runs in its batch's
+// transaction after its rows: an UPDATE (or DELETE) of the caller's own
+// rows — a transfer's status moving from pending_approval to executed, say —
+// and how many rows it must affect. SQL is written by code with "?"
+// placeholders (never from clients), starts with UPDATE or DELETE, and
+// holds neither ";" nor the word RETURNING (the engine adds its own
+// RETURNING to count rows in a pipeline); Args may hold FromResult values. If it
+// affects any other number of rows than Want, the operation is refused with
+// CodeStale and nothing of it is written; the other operations of the batch
+// are not affected (careful mode, as for claims).
+//
+// This is how a state transition rides along with the money movement
+// atomically: approving is a PostHold with "UPDATE transfers SET status =
+// 'executed' … WHERE id = ? AND status = 'pending_approval'", Want 1; a
+// concurrent rejection that won makes it affect 0 rows, and the PostHold is
+// refused. On PostgreSQL (READ COMMITTED) an UPDATE that meets a row held
+// by a concurrent transaction waits for it and then re-checks its WHERE
+// against the committed row.
+//
+// The updates of one batch run in queue order and see each other's
+// effects: two operations of a batch moving the same row out of the same
+// state are judged like two transactions, the second refused.
+type Update struct {
+	SQL  string
+	Args []any
+	Want int64 // rows it must affect (≥ 0)
+}
+
+// Counter adds Delta to the running total named Key, judged in the batch
+// like a balance: the operation is refused with CodeLimitExceeded when
+// Max > 0 and the total after it would exceed Max (a total exactly at Max
+// is allowed). A negative Delta (releasing what a refused or expired
+// transfer counted) is never refused, but a total never goes below zero.
+// ExpiresAt says when the row may be swept (SweepCounters); for a daily
+// counter, the end of the day plus a margin. When several operations touch
+// a counter, the row keeps the latest ExpiresAt.
+//
+// Key is 1 to MaxCounterKeyLen bytes of printable ASCII, chosen by code
+// ("out:day:<user>:2026-01-31", say). A counter that has no row counts as 0.
+// Counters of one batch are applied in queue order, so an operation sees
+// the totals left by the accepted operations before it; across replicas the
+// counter rows are locked like balances (see the package comment), so two
+// concurrent operations never both slip under a ceiling.
+//
+// The refusal carries Extra "counter" (Key), "limit" (Max), "used" (the
+// total before the operation) and "requested" (Delta).
+type Counter struct {
+	Key       string
+	Delta     int64
+	Max       int64 // ceiling; 0: none
+	ExpiresAt time.Time
 }
 
 // Result is what an accepted operation produced.
@@ -210,7 +309,8 @@ func prepare(op Op, assets *money.Registry) (Op, error) {
 	if op == nil {
 		return nil, invalidOp("no operation")
 	}
-	now, claims, rows := op.common()
+	x := op.common()
+	now, claims, rows := x.now, x.claims, x.rows
 	if now.IsZero() {
 		return nil, invalidOp("Now is required")
 	}
@@ -220,6 +320,19 @@ func prepare(op Op, assets *money.Registry) (Op, error) {
 	for _, r := range append(claims[:len(claims):len(claims)], rows...) {
 		if err := r.validate(); err != nil {
 			return nil, err
+		}
+	}
+	if len(x.updates) > MaxUpdatesPerOp || len(x.counters) > MaxCountersPerOp {
+		return nil, invalidOp(fmt.Sprintf("at most %d updates and %d counters per operation", MaxUpdatesPerOp, MaxCountersPerOp))
+	}
+	for i, u := range x.updates {
+		if err := u.validate(); err != nil {
+			return nil, invalidOp(fmt.Sprintf("update %d: %s", i, err))
+		}
+	}
+	for i, c := range x.counters {
+		if err := c.validate(); err != nil {
+			return nil, invalidOp(fmt.Sprintf("counter %d: %s", i, err))
 		}
 	}
 	switch o := op.(type) {
@@ -333,18 +446,93 @@ func (r Row) validate() error {
 		}
 	}
 	for _, v := range r.Values {
-		switch v := v.(type) {
-		case string:
-			if len(v) > maxValueBytes {
-				return invalidOp("row value too large")
-			}
-		case []byte:
-			if len(v) > maxValueBytes {
-				return invalidOp("row value too large")
-			}
+		if tooLarge(v) {
+			return invalidOp("row value too large")
 		}
 	}
 	return nil
+}
+
+// tooLarge reports a string or byte value over maxValueBytes.
+func tooLarge(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return len(v) > maxValueBytes
+	case []byte:
+		return len(v) > maxValueBytes
+	}
+	return false
+}
+
+func (u Update) validate() error {
+	s := strings.TrimSpace(u.SQL)
+	if s == "" || len(u.SQL) > MaxUpdateSQLLen {
+		return fmt.Errorf("SQL is 1 to %d bytes", MaxUpdateSQLLen)
+	}
+	head := s
+	if i := strings.IndexAny(s, " \t\r\n"); i >= 0 {
+		head = s[:i]
+	}
+	if !strings.EqualFold(head, "UPDATE") && !strings.EqualFold(head, "DELETE") {
+		return errors.New("SQL is an UPDATE or a DELETE")
+	}
+	if strings.Contains(s, ";") || strings.Contains(strings.ToUpper(s), "RETURNING") {
+		return errors.New("SQL is one statement without RETURNING")
+	}
+	if len(u.Args) > MaxUpdateArgs || countPlaceholders(s) != len(u.Args) {
+		return fmt.Errorf("one argument per placeholder, at most %d", MaxUpdateArgs)
+	}
+	if u.Want < 0 {
+		return errors.New("the wanted row count (Want) is negative")
+	}
+	for _, v := range u.Args {
+		if tooLarge(v) {
+			return errors.New("argument too large")
+		}
+	}
+	return nil
+}
+
+// countPlaceholders counts the "?" outside single-quoted literals (as
+// store.DB.Rebind rewrites them).
+func countPlaceholders(s string) int {
+	n, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\'':
+			quoted = !quoted
+		case '?':
+			if !quoted {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (c Counter) validate() error {
+	if !validCounterKey(c.Key) {
+		return fmt.Errorf("key is 1 to %d bytes of printable ASCII", MaxCounterKeyLen)
+	}
+	if c.Max < 0 {
+		return errors.New("the ceiling (Max) is negative")
+	}
+	if c.ExpiresAt.IsZero() {
+		return errors.New("an expiry (ExpiresAt) is required")
+	}
+	return nil
+}
+
+func validCounterKey(s string) bool {
+	if len(s) == 0 || len(s) > MaxCounterKeyLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // validIdent accepts lower-case SQL identifiers that need no quoting.

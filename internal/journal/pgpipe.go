@@ -25,7 +25,8 @@ const (
 
 // runPipelined runs b in fast mode on PostgreSQL, retrying retryable
 // conflicts (which, with the ordered locking, only the rare creation of a
-// new balance row by two replicas at once can cause).
+// new balance row by two replicas at once, or Updates of the caller's rows
+// taken in opposite orders, can cause).
 func (e *Engine) runPipelined(ctx context.Context, b *batch) error {
 	for attempt := 1; ; attempt++ {
 		err := e.pipelineOnce(ctx, b)
@@ -35,6 +36,7 @@ func (e *Engine) runPipelined(ctx context.Context, b *batch) error {
 		if attempt == pgMaxAttempts {
 			return fmt.Errorf("ledger batch failed after %d attempts: %w", attempt, err)
 		}
+		e.stats.retried.Add(1)
 		d := time.Duration(attempt*attempt)*time.Millisecond + rand.N(2*time.Millisecond)
 		select {
 		case <-ctx.Done():

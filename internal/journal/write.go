@@ -95,7 +95,7 @@ func groupRows(rows func(yield func(Row, *plan))) []*rowGroup {
 // claimSteps insert the claims of the accepted plans with ON CONFLICT DO
 // NOTHING, one statement per table and column list. If fewer rows insert
 // than were claimed, some operation's claim is taken (or two operations of
-// the batch claim the same key) and the steps fail with errClaimShortfall,
+// the batch claim the same key) and the steps fail with errCheckFailed,
 // which sends the batch to careful mode to find out whose. In a pipeline
 // the count is checked by the statement itself (a division by zero aborts
 // the transaction before COMMIT runs).
@@ -122,7 +122,7 @@ func (b *batch) claimSteps(acc []*plan, pipelined bool) []step {
 			want := int64(len(st.args) / len(g.cols))
 			st.affected = func(got int64) error {
 				if got != want {
-					return errClaimShortfall
+					return errCheckFailed
 				}
 				return nil
 			}
@@ -132,8 +132,40 @@ func (b *batch) claimSteps(acc []*plan, pipelined bool) []step {
 	return out
 }
 
-// pgDivisionByZero is the SQLSTATE of a pipelined claim count check that
-// failed.
+// updateSteps run the updates of the accepted plans, in queue order, after
+// everything else the plans write. If one affects another number of rows
+// than it wants, the steps fail with errCheckFailed, which sends the batch
+// to careful mode (where the operation at fault is refused with CodeStale).
+// In a pipeline the count is checked by the statement itself, as for
+// claims: the update runs inside a WITH whose outer SELECT divides by zero
+// when the count is wrong, which aborts the transaction before COMMIT.
+func (b *batch) updateSteps(acc []*plan, pipelined bool) []step {
+	var out []step
+	for _, p := range acc {
+		for _, u := range p.updates {
+			args := resolveValues(u.Args, p)
+			if pipelined {
+				out = append(out, step{
+					sql:  "WITH journal_update AS (" + u.SQL + " RETURNING 1) SELECT 1 / (CASE WHEN count(*) = ? THEN 1 ELSE 0 END) FROM journal_update",
+					args: append(args[:len(args):len(args)], u.Want),
+					rows: func(rowsIter) error { return nil },
+				})
+				continue
+			}
+			want := u.Want
+			out = append(out, step{sql: u.SQL, args: args, affected: func(got int64) error {
+				if got != want {
+					return errCheckFailed
+				}
+				return nil
+			}})
+		}
+	}
+	return out
+}
+
+// pgDivisionByZero is the SQLSTATE of a pipelined claim or update count
+// check that failed.
 const pgDivisionByZero = "22012"
 
 // ledgerRows are the ledger rows of some accepted plans, column by column.
@@ -234,6 +266,7 @@ func (b *batch) writeSteps(acc []*plan) ([]step, error) {
 	} else {
 		out = b.writeSQLite(lr)
 	}
+	out = append(out, b.counterWrites(acc)...)
 	for _, g := range groupRows(func(yield func(Row, *plan)) {
 		for _, p := range acc {
 			for _, r := range p.rows {
@@ -244,6 +277,44 @@ func (b *batch) writeSteps(acc []*plan) ([]step, error) {
 		out = append(out, b.valuesSteps(insertHead(g.table, g.cols), len(g.cols), g.rows, "", nil)...)
 	}
 	return out, nil
+}
+
+// counterWrites store the totals the accepted plans leave their counters
+// with, one row per key (an upsert: on SQLite the row may not exist; on
+// PostgreSQL the load made it exist). A row keeps the latest expiry any
+// operation gave it.
+func (b *batch) counterWrites(acc []*plan) []step {
+	var keys []string
+	var values, expires []int64
+	var at map[string]int
+	for _, p := range acc {
+		if len(p.counters) > 0 && at == nil {
+			at = map[string]int{}
+		}
+		for _, c := range p.counters {
+			if i, ok := at[c.key]; ok {
+				values[i], expires[i] = c.value, max(expires[i], c.expires)
+				continue
+			}
+			at[c.key] = len(keys)
+			keys, values, expires = append(keys, c.key), append(values, c.value), append(expires, c.expires)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if b.pg {
+		return []step{{sql: `INSERT INTO ledger_counters (key, value, expires_at)
+			SELECT * FROM unnest(?::text[], ?::bigint[], ?::bigint[])
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = GREATEST(ledger_counters.expires_at, excluded.expires_at)`,
+			args: []any{keys, values, expires}}}
+	}
+	rows := make([][]any, len(keys))
+	for i := range keys {
+		rows[i] = []any{keys[i], values[i], expires[i]}
+	}
+	return b.valuesSteps("INSERT INTO ledger_counters (key, value, expires_at) VALUES ", 3, rows,
+		" ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = max(ledger_counters.expires_at, excluded.expires_at)", nil)
 }
 
 // pgWrite writes a batch's ledger rows in one round trip: every column is

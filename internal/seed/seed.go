@@ -15,6 +15,7 @@ import (
 	"github.com/fiscus/fiscus/internal/identity"
 	"github.com/fiscus/fiscus/internal/journal"
 	"github.com/fiscus/fiscus/internal/ledger"
+	"github.com/fiscus/fiscus/internal/policy"
 	"github.com/fiscus/fiscus/internal/store"
 	"github.com/fiscus/fiscus/internal/transfer"
 )
@@ -71,7 +72,7 @@ func Demo(ctx context.Context, d Deps) error {
 	done := make(chan error, 1)
 	go func() { done <- eng.Run(engCtx) }()
 	defer func() { stop(); <-done }()
-	transfers := transfer.New(transfer.Deps{DB: d.DB, Engine: eng, Accounts: d.Accounts,
+	transfers := transfer.New(transfer.Deps{DB: d.DB, Engine: eng, Accounts: d.Accounts, Policy: policy.Default(),
 		Keys: idempotency.New(d.DB, 24*time.Hour), Now: d.Now})
 	admin := transfer.Actor{UserID: users[demoAdminEmail].ID}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -39,7 +40,9 @@ type Filter struct {
 
 const transferCols = `id, kind, status, maker_user_id, from_account_id, to_account_id,
 	COALESCE(from_owner_id, ''), COALESCE(to_owner_id, ''), asset, amount, memo, COALESCE(entry_id, ''),
-	balance_after, available_after, created_at, updated_at, executed_at`
+	COALESCE(hold_id, ''), balance_after, available_after, created_at, updated_at, executed_at,
+	required_approvals, approvals, risk_score, risk_reasons, expires_at, COALESCE(reverses_id, ''),
+	COALESCE(reversal_id, ''), reason, decided_at`
 
 // Get returns a transfer the viewer may see; any other is not_found.
 func (s *Service) Get(ctx context.Context, v Viewer, transferID string) (Transfer, error) {
@@ -56,7 +59,8 @@ func (s *Service) Get(ctx context.Context, v Viewer, transferID string) (Transfe
 		if err != nil {
 			return fmt.Errorf("get transfer: %w", err)
 		}
-		return nil
+		t.Decisions, err = decisionsOf(ctx, tx, t.ID)
+		return err
 	})
 	if err != nil {
 		return Transfer{}, err
@@ -152,10 +156,13 @@ type scanner interface{ Scan(dest ...any) error }
 func scanTransfer(r scanner) (Transfer, error) {
 	var t Transfer
 	var bal, avail sql.NullInt64
-	var created, updated, executed int64
+	var created, updated, executed, expires, decided int64
+	var reasons string
 	err := r.Scan(&t.ID, &t.Kind, &t.Status, &t.MakerID, &t.FromAccountID, &t.ToAccountID,
 		&t.FromOwnerID, &t.ToOwnerID, &t.Currency, &t.Amount, &t.Memo, &t.EntryID,
-		&bal, &avail, &created, &updated, &executed)
+		&t.HoldID, &bal, &avail, &created, &updated, &executed,
+		&t.RequiredApprovals, &t.Approvals, &t.RiskScore, &reasons, &expires, &t.ReversesID,
+		&t.ReversalID, &t.Reason, &decided)
 	if err != nil {
 		return Transfer{}, err
 	}
@@ -165,11 +172,39 @@ func scanTransfer(r scanner) (Transfer, error) {
 	if avail.Valid {
 		t.AvailableAfter = &avail.Int64
 	}
-	t.CreatedAt, t.UpdatedAt = store.FromMicros(created), store.FromMicros(updated)
-	if executed != 0 {
-		t.ExecutedAt = store.FromMicros(executed)
+	if err := json.Unmarshal([]byte(reasons), &t.RiskReasons); err != nil {
+		return Transfer{}, fmt.Errorf("transfer %s: risk reasons: %w", t.ID, err)
 	}
+	t.CreatedAt, t.UpdatedAt = store.FromMicros(created), store.FromMicros(updated)
+	t.ExecutedAt, t.ExpiresAt, t.DecidedAt = fromMicros0(executed), fromMicros0(expires), fromMicros0(decided)
 	return t, nil
+}
+
+func fromMicros0(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return store.FromMicros(us)
+}
+
+// decisionsOf lists who decided what about a transfer, oldest first.
+func decisionsOf(ctx context.Context, tx *store.Tx, transferID string) ([]Decision, error) {
+	rows, err := tx.Query(ctx, `SELECT user_id, decision, reason, at FROM transfer_decisions WHERE transfer_id = ? ORDER BY at, user_id`, transferID)
+	if err != nil {
+		return nil, fmt.Errorf("transfer decisions: %w", err)
+	}
+	defer rows.Close()
+	var out []Decision
+	for rows.Next() {
+		var d Decision
+		var at int64
+		if err := rows.Scan(&d.UserID, &d.Decision, &d.Reason, &at); err != nil {
+			return nil, fmt.Errorf("transfer decisions: %w", err)
+		}
+		d.At = store.FromMicros(at)
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 func encodeCursor(lastID string) string { return base64.RawURLEncoding.EncodeToString([]byte(lastID)) }

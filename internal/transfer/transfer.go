@@ -24,14 +24,37 @@
 // can change (status, balances) is judged by the engine inside the
 // transaction.
 //
-// Statuses are those of the approval workflow (pending_approval,
-// under_review, executed, rejected, expired, failed, reversed); cash
-// transfers and adjustments execute at once.
+// # Controls
+//
+// Before a cash transfer moves money it passes the controls of package
+// policy and the fraud rules (an Assessor):
+//   - step-up: above the step-up threshold a maker with 2FA must have
+//     passed a second-factor check recently;
+//   - limits: the maker's tier caps each transfer, and the day's and month's
+//     outgoing totals are counters the posting engine judges in the
+//     transaction, so concurrent transfers can never both slip under a
+//     limit;
+//   - approvals: at or below the auto-approve threshold the transfer
+//     executes at once (201); above it, or when the fraud score reaches the
+//     review score (under_review), its funds are held (a ledger hold) and it
+//     waits (202) for one or two approvers who are not its maker. The last
+//     approval posts the hold in the same transaction as the status change;
+//     a rejection or the expiry voids it and gives back what the transfer
+//     counted against the limits. Every transition is a conditional update
+//     riding on the engine operation, so of two racing decisions exactly
+//     one wins.
+//
+// A reversal is a transfer of its own (kind reversal) that posts the
+// compensating entry of an executed transfer, at most once; above the
+// threshold it waits for an approver other than its maker.
+//
+// Every transition writes its audit event and its domain events (outbox) in
+// the same transaction.
 package transfer
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -39,13 +62,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/fiscus/fiscus/internal/accounts"
-	"github.com/fiscus/fiscus/internal/audit"
 	"github.com/fiscus/fiscus/internal/fault"
-	"github.com/fiscus/fiscus/internal/id"
 	"github.com/fiscus/fiscus/internal/idempotency"
 	"github.com/fiscus/fiscus/internal/journal"
 	"github.com/fiscus/fiscus/internal/ledger"
 	"github.com/fiscus/fiscus/internal/money"
+	"github.com/fiscus/fiscus/internal/policy"
 	"github.com/fiscus/fiscus/internal/store"
 )
 
@@ -57,6 +79,7 @@ const (
 	KindCash       = "cash"
 	KindShares     = "shares"
 	KindAdjustment = "adjustment"
+	KindReversal   = "reversal" // undoes an executed transfer (ReversesID)
 )
 
 // Statuses of a transfer.
@@ -74,15 +97,28 @@ const (
 var Statuses = []string{StatusPendingApproval, StatusUnderReview, StatusExecuted, StatusRejected,
 	StatusExpired, StatusFailed, StatusReversed}
 
+// Waiting reports whether a transfer with this status waits on a decision.
+func Waiting(status string) bool {
+	return status == StatusPendingApproval || status == StatusUnderReview
+}
+
 // Error codes of this package.
 const (
 	CodeSameAccount       fault.Code = "same_account"        // source and destination are the same account
 	CodeRecipientNotFound fault.Code = "recipient_not_found" // no such customer account to send to
 	CodeUnsupportedKind   fault.Code = "unsupported_kind"    // a transfer kind this endpoint does not take
+	CodeLimitExceeded     fault.Code = "limit_exceeded"      // over the customer's per-transfer, daily or monthly limit
+	CodeSelfApproval      fault.Code = "self_approval"       // the maker cannot approve or reject their own transfer
+	CodeAlreadyDecided    fault.Code = "already_decided"     // this approver already decided about the transfer
+	CodeNotPending        fault.Code = "not_pending"         // the transfer does not wait on a decision (any more)
+	CodeNotReversible     fault.Code = "not_reversible"      // only executed cash transfers and adjustments can be reversed
 )
 
-// MaxMemoRunes bounds a memo.
-const MaxMemoRunes = 140
+// MaxMemoRunes bounds a memo; MaxReasonRunes a decision's reason.
+const (
+	MaxMemoRunes   = 140
+	MaxReasonRunes = 500
+)
 
 // Transfer is a request to move money and its life.
 type Transfer struct {
@@ -98,6 +134,7 @@ type Transfer struct {
 	Amount        int64  // minor units, > 0
 	Memo          string
 	EntryID       string // the entry that executed it
+	HoldID        string // the hold reserving its funds while it waits
 	// BalanceAfter and AvailableAfter are the balance, right after
 	// execution, of the account the maker acted on: the source account of a
 	// transfer, the adjusted account of an adjustment. Shown to the maker.
@@ -106,6 +143,17 @@ type Transfer struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	ExecutedAt     time.Time // zero until executed
+
+	RequiredApprovals int          // distinct approvers it needs (0: executes at once)
+	Approvals         int          // approvals so far
+	RiskScore         int          // fraud and velocity score
+	RiskReasons       []RiskReason // why, rule by rule
+	ExpiresAt         time.Time    // a waiting transfer expires then
+	ReversesID        string       // kind reversal: the transfer it undoes
+	ReversalID        string       // status reversed: the reversal that undid it
+	Reason            string       // why it was rejected or reversed
+	DecidedAt         time.Time    // approved for good, rejected or expired
+	Decisions         []Decision   // who decided what (Get only)
 }
 
 // BalanceAccountID names the account BalanceAfter is about.
@@ -116,13 +164,52 @@ func (t Transfer) BalanceAccountID() string {
 	return t.FromAccountID
 }
 
+// Decision is one approver's decision about a transfer.
+type Decision struct {
+	UserID   string
+	Decision string // "approve" or "reject"
+	Reason   string
+	At       time.Time
+}
+
+// RiskReason is one fraud or velocity rule that fired.
+type RiskReason struct {
+	Rule    string `json:"rule"`
+	Points  int    `json:"points"`
+	Message string `json:"message"`
+}
+
+// Risk is the fraud and velocity assessment of a transfer.
+type Risk struct {
+	Score   int
+	Reasons []RiskReason
+	Review  bool // the score reached the review threshold
+}
+
+// RiskInput is what a transfer's assessment looks at.
+type RiskInput struct {
+	Now                time.Time
+	UserID, SessionID  string
+	IP, UserAgent      string
+	Amount             int64
+	Currency           string
+	RecipientAccountID string
+}
+
+// Assessor scores cash transfers for review before they move money.
+type Assessor interface {
+	Assess(ctx context.Context, in RiskInput) (Risk, error)
+}
+
 // Service implements the transfer use cases.
 type Service struct {
-	db    *store.DB
-	eng   *journal.Engine
-	accts *accounts.Service
-	keys  *idempotency.Keeper
-	now   func() time.Time
+	db     *store.DB
+	eng    *journal.Engine
+	accts  *accounts.Service
+	keys   *idempotency.Keeper
+	policy policy.Policy
+	risk   Assessor
+	now    func() time.Time
 }
 
 // Deps are the service's collaborators.
@@ -131,6 +218,8 @@ type Deps struct {
 	Engine   *journal.Engine
 	Accounts *accounts.Service
 	Keys     *idempotency.Keeper
+	Policy   policy.Policy    // approvals, step-up and limits
+	Risk     Assessor         // nil: no fraud rules
 	Now      func() time.Time // nil: time.Now
 }
 
@@ -139,16 +228,23 @@ func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{db: d.DB, eng: d.Engine, accts: d.Accounts, keys: d.Keys, now: d.Now}
+	return &Service{db: d.DB, eng: d.Engine, accts: d.Accounts, keys: d.Keys, policy: d.Policy, risk: d.Risk, now: d.Now}
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
-// Actor is who asks, for authorization, idempotency scope and audit.
+// Actor is who asks, for authorization, idempotency scope, audit, step-up
+// and risk.
 type Actor struct {
 	UserID    string
+	SessionID string
 	RequestID string
 	IP        string
+	UserAgent string
+	// StepUp returns nil when the actor passed a second-factor check
+	// recently enough (or has no 2FA), else the step-up error. nil: never
+	// asked (services acting on their own).
+	StepUp func() error
 }
 
 // Idem is a request's Idempotency-Key, the fingerprint of the request
@@ -168,6 +264,18 @@ type Outcome struct {
 	Replay   *idempotency.Stored
 }
 
+// Status is the HTTP status of a new transfer's answer: 201 when it
+// executed, 202 when it waits on someone.
+func (o Outcome) Status() int {
+	if o.Replay != nil {
+		return o.Replay.Status
+	}
+	if Waiting(o.Transfer.Status) {
+		return 202
+	}
+	return 201
+}
+
 // CashRequest is a cash transfer. Exactly one of ToAccountID and ToEmail is
 // set.
 type CashRequest struct {
@@ -180,9 +288,10 @@ type CashRequest struct {
 }
 
 // Cash moves money from one of the actor's accounts to another account of
-// theirs or to another customer's.
+// theirs or to another customer's. Depending on the controls it executes at
+// once (201), or waits for approval or review with its funds held (202).
 func (s *Service) Cash(ctx context.Context, a Actor, req CashRequest, idem Idem) (Outcome, error) {
-	return s.run(ctx, a, idem, func(ctx context.Context) (draft, error) {
+	return s.run(ctx, a, idem, func(ctx context.Context, now time.Time) (draft, error) {
 		memo, err := checkMemo(req.Memo)
 		if err != nil {
 			return draft{}, err
@@ -208,10 +317,24 @@ func (s *Service) Cash(ctx context.Context, a Actor, req CashRequest, idem Idem)
 		if to.Currency != asset.Code() {
 			return draft{}, currencyMismatch("to_account_id", to)
 		}
-		return draft{
-			kind: KindCash, from: from, to: to, asset: asset, amount: req.Amount, memo: memo,
-			action: "transfer.executed",
-		}, nil
+		if a.StepUp != nil && s.policy.NeedsStepUp(asset.Code(), req.Amount) {
+			if err := a.StepUp(); err != nil {
+				return draft{}, err
+			}
+		}
+		d := draft{kind: KindCash, from: from, to: to, asset: asset, amount: req.Amount, memo: memo,
+			approvals: s.policy.Approvals(KindCash, asset.Code(), req.Amount)}
+		if d.limits, err = s.limitsOf(ctx, a.UserID, asset.Code(), req.Amount, now); err != nil {
+			return draft{}, err
+		}
+		if s.risk != nil {
+			d.risk, err = s.risk.Assess(ctx, RiskInput{Now: now, UserID: a.UserID, SessionID: a.SessionID, IP: a.IP,
+				UserAgent: a.UserAgent, Amount: req.Amount, Currency: asset.Code(), RecipientAccountID: to.ID})
+			if err != nil {
+				return draft{}, fmt.Errorf("assess transfer: %w", err)
+			}
+		}
+		return d, nil
 	})
 }
 
@@ -251,7 +374,7 @@ type AdjustmentRequest struct {
 // Adjust posts an administrator's adjustment. Authorization (LedgerAdjust)
 // is the caller's; the account may belong to anyone.
 func (s *Service) Adjust(ctx context.Context, a Actor, req AdjustmentRequest, idem Idem) (Outcome, error) {
-	return s.run(ctx, a, idem, func(ctx context.Context) (draft, error) {
+	return s.run(ctx, a, idem, func(ctx context.Context, _ time.Time) (draft, error) {
 		memo, err := checkMemo(req.Memo)
 		if err != nil {
 			return draft{}, err
@@ -272,131 +395,12 @@ func (s *Service) Adjust(ctx context.Context, a Actor, req AdjustmentRequest, id
 			return draft{}, err
 		}
 		extRef := accounts.Ref{ID: ext.ID, Kind: ext.Kind, Currency: ext.Currency}
-		d := draft{kind: KindAdjustment, from: extRef, to: acct, asset: asset, amount: req.Amount, memo: memo,
-			action: "ledger.adjusted"}
+		d := draft{kind: KindAdjustment, from: extRef, to: acct, asset: asset, amount: req.Amount, memo: memo}
 		if req.Amount < 0 {
 			d.from, d.to, d.amount = acct, extRef, -req.Amount
 		}
 		return d, nil
 	})
-}
-
-// draft is a validated movement, ready to become one journal operation.
-type draft struct {
-	kind     string
-	from, to accounts.Ref
-	asset    money.Asset
-	amount   int64 // > 0, moved from → to
-	memo     string
-	action   string // audit action
-}
-
-// run claims the key in flight, builds and submits the movement, and on
-// failure replays the stored response if the same request succeeded before.
-func (s *Service) run(ctx context.Context, a Actor, idem Idem, build func(context.Context) (draft, error)) (Outcome, error) {
-	release, err := s.keys.Acquire(ctx, a.UserID, idem.Key)
-	if err != nil {
-		return Outcome{}, err
-	}
-	defer release()
-	t, err := s.submit(ctx, a, idem, build)
-	if err == nil {
-		return Outcome{Transfer: t}, nil
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return Outcome{}, err
-	}
-	// Nothing of this attempt was written (or its outcome is unknown). An
-	// earlier identical request may have succeeded: a retry must get its
-	// response even if the same request would be refused now.
-	stored, lerr := s.keys.Lookup(ctx, a.UserID, idem.Key, idem.Hash)
-	switch {
-	case fault.Is(lerr, fault.IdempotencyReused):
-		return Outcome{}, lerr
-	case lerr == nil && stored != nil:
-		return Outcome{Replay: stored}, nil
-	case fault.Is(err, journal.CodeClaimTaken):
-		// Taken, yet no record to show: it expired and was swept between
-		// the two statements. Rare; the client's retry runs again.
-		return Outcome{}, fault.New(fault.IdempotencyBusy, "A request with this Idempotency-Key is still being processed.")
-	}
-	return Outcome{}, err
-}
-
-// transferColumns are the columns of a new transfer row.
-var transferColumns = []string{"id", "kind", "status", "maker_user_id", "from_account_id", "to_account_id",
-	"from_owner_id", "to_owner_id", "asset", "amount", "memo", "entry_id", "balance_after", "available_after",
-	"created_at", "updated_at", "executed_at"}
-
-// submit turns the draft into one journal operation and waits for it.
-func (s *Service) submit(ctx context.Context, a Actor, idem Idem, build func(context.Context) (draft, error)) (Transfer, error) {
-	d, err := build(ctx)
-	if err != nil {
-		return Transfer{}, err
-	}
-	now := s.clock()
-	t := Transfer{
-		ID: id.New(IDPrefix, now), Kind: d.kind, Status: StatusExecuted, MakerID: a.UserID,
-		FromAccountID: d.from.ID, ToAccountID: d.to.ID, FromOwnerID: d.from.OwnerID, ToOwnerID: d.to.OwnerID,
-		Currency: d.asset.Code(), Amount: d.amount, Memo: d.memo,
-		EntryID: id.New(journal.EntryIDPrefix, now), CreatedAt: now, UpdatedAt: now, ExecutedAt: now,
-	}
-	// after is the transfer as the committed operation left it.
-	after := func(r journal.Result) Transfer {
-		out := t
-		if b, ok := r.Balance(t.BalanceAccountID(), d.asset); ok {
-			posted := b.Posted
-			out.BalanceAfter = &posted
-			if avail, ok := money.SubUnits(b.Posted, b.Held); ok {
-				out.AvailableAfter = &avail
-			}
-		}
-		return out
-	}
-	_, auditVals, err := audit.Row(audit.Event{
-		At: now, ActorKind: audit.ActorUser, ActorID: a.UserID, Action: d.action,
-		TargetType: "transfer", TargetID: t.ID, RequestID: a.RequestID, IP: a.IP,
-		Details: map[string]any{
-			"kind": t.Kind, "from_account_id": t.FromAccountID, "to_account_id": t.ToAccountID,
-			"amount": t.Amount, "currency": t.Currency, "entry_id": t.EntryID,
-		},
-	})
-	if err != nil {
-		return Transfer{}, err
-	}
-	rec := idempotency.Record{Scope: a.UserID, Key: idem.Key, Hash: idem.Hash, ResourceID: t.ID, Status: 201, Now: now}
-	// The claim row carries the response a retry gets, rendered from the
-	// committed outcome.
-	claim := s.keys.ClaimValuesWith(rec, journal.FromResult(func(r journal.Result) any { return string(idem.Render(after(r))) }))
-	op := journal.Post{
-		Kind: t.Kind,
-		Now:  now,
-		Entry: ledger.Entry{
-			ID:   t.EntryID,
-			Memo: t.Memo,
-			Postings: []ledger.Posting{
-				{Account: t.FromAccountID, Amount: money.New(-t.Amount, d.asset)},
-				{Account: t.ToAccountID, Amount: money.New(t.Amount, d.asset)},
-			},
-			Metadata: map[string]string{"transfer_id": t.ID},
-		},
-		Claims: []journal.Row{{Table: idempotency.KeysTable, Columns: s.keys.ClaimColumns(), Values: claim}},
-		Rows: []journal.Row{
-			{Table: "transfers", Columns: transferColumns, Values: []any{
-				t.ID, t.Kind, t.Status, t.MakerID, t.FromAccountID, t.ToAccountID,
-				nullable(t.FromOwnerID), nullable(t.ToOwnerID), t.Currency, t.Amount, t.Memo, t.EntryID,
-				journal.FromResult(func(r journal.Result) any { return ptrValue(after(r).BalanceAfter) }),
-				journal.FromResult(func(r journal.Result) any { return ptrValue(after(r).AvailableAfter) }),
-				store.Micros(now), store.Micros(now), store.Micros(now),
-			}},
-			{Table: audit.Table, Columns: audit.Columns(), Values: auditVals},
-		},
-	}
-	res, err := s.eng.Submit(ctx, op)
-	if err != nil {
-		return Transfer{}, err
-	}
-	return after(res), nil
 }
 
 func nullable(s string) any {

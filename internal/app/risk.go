@@ -1,0 +1,54 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/fiscus/fiscus/internal/config"
+	"github.com/fiscus/fiscus/internal/risk"
+	"github.com/fiscus/fiscus/internal/store"
+	"github.com/fiscus/fiscus/internal/transfer"
+)
+
+// riskConfig loads the fraud and velocity rules: RISK_RULES_FILE when set,
+// else the defaults, with RISK_REVIEW_SCORE overriding the review score.
+func riskConfig(cfg config.Config) (risk.Config, error) {
+	rc := risk.Default()
+	if cfg.RiskRulesFile != "" {
+		raw, err := os.ReadFile(cfg.RiskRulesFile)
+		if err != nil {
+			return risk.Config{}, fmt.Errorf("RISK_RULES_FILE: %w", err)
+		}
+		if rc, err = risk.Parse(raw); err != nil {
+			return risk.Config{}, fmt.Errorf("RISK_RULES_FILE %s: %w", cfg.RiskRulesFile, err)
+		}
+	}
+	if cfg.RiskReviewScore >= 0 {
+		rc.ReviewScore = cfg.RiskReviewScore
+		if err := rc.Validate(); err != nil {
+			return risk.Config{}, fmt.Errorf("RISK_REVIEW_SCORE: %w", err)
+		}
+	}
+	return rc, nil
+}
+
+// riskAssessor adapts the rules engine to the transfer service.
+type riskAssessor struct{ s *risk.Scorer }
+
+func newRiskAssessor(db *store.DB, rc risk.Config) transfer.Assessor {
+	return riskAssessor{risk.NewScorer(db, rc)}
+}
+
+func (r riskAssessor) Assess(ctx context.Context, in transfer.RiskInput) (transfer.Risk, error) {
+	a, err := r.s.Assess(ctx, risk.Input{Now: in.Now, Amount: in.Amount, Currency: in.Currency, UserID: in.UserID,
+		Recipient: in.RecipientAccountID, IP: in.IP, UserAgent: in.UserAgent}, in.SessionID)
+	if err != nil {
+		return transfer.Risk{}, err
+	}
+	out := transfer.Risk{Score: a.Score, Review: a.Review, Reasons: make([]transfer.RiskReason, 0, len(a.Reasons))}
+	for _, x := range a.Reasons {
+		out.Reasons = append(out.Reasons, transfer.RiskReason{Rule: x.Rule, Points: x.Points, Message: x.Message})
+	}
+	return out, nil
+}
