@@ -41,8 +41,8 @@ func newRiskAssessor(db *store.DB, rc risk.Config) transfer.Assessor {
 }
 
 func (r riskAssessor) Assess(ctx context.Context, in transfer.RiskInput) (transfer.Risk, error) {
-	a, err := r.s.Assess(ctx, risk.Input{Now: in.Now, Amount: in.Amount, Currency: in.Currency, UserID: in.UserID,
-		Recipient: in.RecipientAccountID, IP: in.IP, UserAgent: in.UserAgent}, in.SessionID)
+	a, err := r.s.AssessTo(ctx, risk.Input{Now: in.Now, Amount: in.Amount, Currency: in.Currency, UserID: in.UserID,
+		Recipient: in.RecipientAccountID, IP: in.IP, UserAgent: in.UserAgent}, in.SessionID, in.RecipientOwnerID)
 	if err != nil {
 		return transfer.Risk{}, err
 	}

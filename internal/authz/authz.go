@@ -104,6 +104,9 @@ type Principal struct {
 	MFAEnabled bool
 	// MFAAt is when this session last passed an MFA check (zero if never).
 	MFAAt time.Time
+	// Tier is the user's customer tier ("standard", "premium"), which
+	// selects their transfer limits.
+	Tier string
 }
 
 // Has reports whether the principal holds a role.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,19 +24,36 @@ import (
 // clients among 20 funded accounts, server and clients in one process. Each
 // b.N iteration is one transfer. For profiles of the whole path:
 //
-//	go test -run '^$' -bench BenchmarkHTTPTransfers -benchtime 20000x -cpuprofile cpu.out ./internal/e2e/
+//	go test -run '^$' -bench BenchmarkHTTPTransfers -benchtime 20000x ./internal/e2e/
+//	go test -run '^$' -bench 'BenchmarkHTTPTransfers/sqlite/rules=default' -benchtime 20000x -cpuprofile cpu.out ./internal/e2e/
 //
 // The load tool (fiscus bench) measures the same over real sockets between
 // two processes; BENCHMARKS.md records both.
+//
+// Sub-benchmarks: rules=default runs the default fraud and velocity rules
+// (their history queries included) with the review score out of reach, so
+// that the load, which is exactly what the velocity rules flag, executes
+// instead of waiting for review; rules=off runs none.
 func BenchmarkHTTPTransfers(b *testing.B) {
+	off := filepath.Join(b.TempDir(), "no-rules.json")
+	if err := os.WriteFile(off, []byte(`{"rules": []}`), 0o600); err != nil {
+		b.Fatal(err)
+	}
 	for _, engine := range storetest.Engines {
-		b.Run(string(engine), func(b *testing.B) { benchHTTPTransfers(b, engine) })
+		for _, rules := range []struct{ name, key, value string }{
+			{"default", "RISK_REVIEW_SCORE", "1000000"},
+			{"off", "RISK_RULES_FILE", off},
+		} {
+			b.Run(string(engine)+"/rules="+rules.name, func(b *testing.B) {
+				benchHTTPTransfers(b, engine, map[string]string{"LOG_LEVEL": "error", rules.key: rules.value})
+			})
+		}
 	}
 }
 
-func benchHTTPTransfers(b *testing.B, engine store.Dialect) {
+func benchHTTPTransfers(b *testing.B, engine store.Dialect, vars map[string]string) {
 	const clients, accounts, funding = 32, 20, 1_000_000_000
-	env := testapp.Start(b, engine, testapp.Options{Env: map[string]string{"LOG_LEVEL": "error", "RISK_REVIEW_SCORE": "1000000"}})
+	env := testapp.Start(b, engine, testapp.Options{Env: vars})
 	l := &ledgerEnv{Env: env}
 	admin, _ := staff(b, env, "bench-admin@example.com", authz.Admin)
 	l.admin = plainClient(b, env, admin.Token)

@@ -366,7 +366,7 @@ func writeMovement(w http.ResponseWriter, out transfer.Outcome, idem transfer.Id
 // a recent second-factor check from callers with 2FA.
 func (s *Server) actorOf(r *http.Request) transfer.Actor {
 	m, p := metaOf(r), principalOf(r)
-	return transfer.Actor{UserID: p.UserID, SessionID: p.SessionID, RequestID: m.RequestID, IP: m.IP, UserAgent: m.UserAgent,
+	return transfer.Actor{UserID: p.UserID, SessionID: p.SessionID, RequestID: m.RequestID, IP: m.IP, UserAgent: m.UserAgent, Tier: p.Tier,
 		StepUp: func() error { return s.ids.RequireRecentMFA(p) }}
 }
 

@@ -287,10 +287,10 @@ func (s *Service) liveSession(ctx context.Context, cacheKey, where string, arg s
 	)
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
 		return tx.QueryRow(ctx, `SELECT s.id, s.user_id, s.kind, s.last_seen_at, s.expires_at, s.mfa_at, s.revoked_at,
-				u.email, u.roles, u.totp_enabled, u.locked
+				u.email, u.roles, u.totp_enabled, u.locked, u.tier
 			FROM sessions s JOIN users u ON u.id = s.user_id WHERE `+where, arg).
 			Scan(&e.p.SessionID, &e.p.UserID, &kind, &lastSeen, &expires, &mfaAt, &revokedAt,
-				&e.p.Email, &roles, &e.p.MFAEnabled, &locked)
+				&e.p.Email, &roles, &e.p.MFAEnabled, &locked, &e.p.Tier)
 	})
 	if store.IsNotFound(err) {
 		return authz.Principal{}, fault.New(CodeInvalidToken, "The session is invalid or expired.")

@@ -17,7 +17,7 @@ const (
 	// MaxScanned is how many of the customer's most recent outgoing
 	// transfers LoadHistory reads; every transfer figure of History comes
 	// from them.
-	MaxScanned = 500
+	MaxScanned = 50
 	// UsualSample is how many of the most recent executed transfers in the
 	// currency UsualAmount is the median of.
 	UsualSample = 50
@@ -32,12 +32,15 @@ type Query struct {
 	UserID    string
 	Currency  string
 	Recipient string // destination account ID
-	IP        string // "" when unknown: counted as known
-	UserAgent string // "" when unknown: counted as known
-	SessionID string // the current session, which is not an "earlier" one
-	Now       time.Time
-	Lookback  time.Duration // UsualAmount and Transfers: transfers created at or after Now-Lookback
-	Window    time.Duration // RecentTransfers and RecentRecipients: created at or after Now-Window
+	// RecipientOwner is the destination account's owner when the caller
+	// already knows it ("" otherwise: it is looked up if needed).
+	RecipientOwner string
+	IP             string // "" when unknown: counted as known
+	UserAgent      string // "" when unknown: counted as known
+	SessionID      string // the current session, which is not an "earlier" one
+	Now            time.Time
+	Lookback       time.Duration // UsualAmount and Transfers: transfers created at or after Now-Lookback
+	Window         time.Duration // RecentTransfers and RecentRecipients: created at or after Now-Window
 }
 
 // sessionRevokedAsStolen is the revoked_reason of a session whose refresh
@@ -46,7 +49,7 @@ type Query struct {
 const sessionRevokedAsStolen = "refresh_token_reuse"
 
 // LoadHistory reads the History of q.UserID for a transfer about to be made,
-// in one read transaction of four indexed, bounded queries (see MaxScanned,
+// in one read transaction of three indexed, bounded queries (see MaxScanned,
 // UsualSample, MaxSessions). Call it before the transfer is stored: it
 // counts every stored outgoing transfer as an earlier one.
 //
@@ -73,16 +76,13 @@ func LoadHistory(ctx context.Context, db *store.DB, q Query) (History, error) {
 	var h History
 	err := db.Read(ctx, func(tx *store.Tx) error {
 		h = History{} // the function may run again
-		if err := loadUser(ctx, tx, q, &h); err != nil {
+		if err := loadUserAndSessions(ctx, tx, q, &h); err != nil {
 			return err
 		}
 		if err := loadTransfers(ctx, tx, q, &h); err != nil {
 			return err
 		}
-		if err := loadOwnRecipient(ctx, tx, q, &h); err != nil {
-			return err
-		}
-		return loadSessions(ctx, tx, q, &h)
+		return loadOwnRecipient(ctx, tx, q, &h)
 	})
 	if err != nil {
 		return History{}, fmt.Errorf("risk: load history of %s: %w", q.UserID, err)
@@ -90,10 +90,23 @@ func LoadHistory(ctx context.Context, db *store.DB, q Query) (History, error) {
 	return h, nil
 }
 
-func loadUser(ctx context.Context, tx *store.Tx, q Query, h *History) error {
-	var pwd, mfa, login, created int64
-	err := tx.QueryRow(ctx, `SELECT password_changed_at, mfa_changed_at, last_login_at, created_at
-		FROM users WHERE id = ?`, q.UserID).Scan(&pwd, &mfa, &login, &created)
+// loadUserAndSessions reads the user's row and compares the IP and user
+// agent with their earlier sessions, in one statement. The index
+// sessions_user (user_id, created_at) yields the newest sessions first; the
+// inner LIMIT bounds the scan, the outer query only compares.
+func loadUserAndSessions(ctx context.Context, tx *store.Tx, q Query, h *History) error {
+	var pwd, mfa, login, created, knownIP, knownDevice int64
+	err := tx.QueryRowCached(ctx, `SELECT u.password_changed_at, u.mfa_changed_at, u.last_login_at, u.created_at,
+			COALESCE((SELECT MAX(CASE WHEN ip = ? AND revoked_reason <> ? THEN 1 ELSE 0 END) FROM (
+				SELECT ip, revoked_reason FROM sessions WHERE user_id = ? AND created_at <= ? AND id <> ?
+				ORDER BY created_at DESC LIMIT ?) e1), 0),
+			COALESCE((SELECT MAX(CASE WHEN user_agent = ? AND revoked_reason <> ? THEN 1 ELSE 0 END) FROM (
+				SELECT user_agent, revoked_reason FROM sessions WHERE user_id = ? AND created_at <= ? AND id <> ?
+				ORDER BY created_at DESC LIMIT ?) e2), 0)
+		FROM users u WHERE u.id = ?`,
+		q.IP, sessionRevokedAsStolen, q.UserID, store.Micros(q.Now), q.SessionID, MaxSessions,
+		q.UserAgent, sessionRevokedAsStolen, q.UserID, store.Micros(q.Now), q.SessionID, MaxSessions,
+		q.UserID).Scan(&pwd, &mfa, &login, &created, &knownIP, &knownDevice)
 	if err != nil {
 		return fmt.Errorf("user: %w", err)
 	}
@@ -102,6 +115,8 @@ func loadUser(ctx context.Context, tx *store.Tx, q Query, h *History) error {
 	}
 	h.MFAChangedAt = fromMicros(mfa)
 	h.LastLoginAt = fromMicros(login)
+	h.KnownIP = q.IP == "" || knownIP == 1
+	h.KnownDevice = q.UserAgent == "" || knownDevice == 1
 	return nil
 }
 
@@ -118,7 +133,7 @@ func loadTransfers(ctx context.Context, tx *store.Tx, q Query, h *History) error
 	// first (IDs sort by creation time); LIMIT bounds the scan however many
 	// transfers the customer has. Filters are applied to those rows, not in
 	// the WHERE clause, so that they cannot make the scan run longer.
-	rows, err := tx.Query(ctx, `SELECT kind, status, to_account_id, to_owner_id, asset, amount, created_at
+	rows, err := tx.QueryCached(ctx, `SELECT kind, status, to_account_id, to_owner_id, asset, amount, created_at
 		FROM transfers WHERE from_owner_id = ? ORDER BY id DESC LIMIT ?`, q.UserID, MaxScanned)
 	if err != nil {
 		return fmt.Errorf("transfers: %w", err)
@@ -186,8 +201,12 @@ func loadOwnRecipient(ctx context.Context, tx *store.Tx, q Query, h *History) er
 	if h.KnownRecipient || q.Recipient == "" {
 		return nil
 	}
+	if q.RecipientOwner != "" {
+		h.KnownRecipient = q.RecipientOwner == q.UserID
+		return nil
+	}
 	var owner sql.NullString
-	err := tx.QueryRow(ctx, `SELECT owner_user_id FROM accounts WHERE id = ?`, q.Recipient).Scan(&owner)
+	err := tx.QueryRowCached(ctx, `SELECT owner_user_id FROM accounts WHERE id = ?`, q.Recipient).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // the transfer service refuses it; nothing to know
 	}
@@ -195,25 +214,5 @@ func loadOwnRecipient(ctx context.Context, tx *store.Tx, q Query, h *History) er
 		return fmt.Errorf("recipient account: %w", err)
 	}
 	h.KnownRecipient = owner.Valid && owner.String == q.UserID
-	return nil
-}
-
-func loadSessions(ctx context.Context, tx *store.Tx, q Query, h *History) error {
-	// The index sessions_user (user_id, created_at) yields the newest first;
-	// the inner LIMIT bounds the scan, the outer query only compares.
-	var knownIP, knownDevice int64
-	err := tx.QueryRow(ctx, `SELECT
-			COALESCE(MAX(CASE WHEN ip = ? AND revoked_reason <> ? THEN 1 ELSE 0 END), 0),
-			COALESCE(MAX(CASE WHEN user_agent = ? AND revoked_reason <> ? THEN 1 ELSE 0 END), 0)
-		FROM (SELECT ip, user_agent, revoked_reason FROM sessions
-			WHERE user_id = ? AND created_at <= ? AND id <> ?
-			ORDER BY created_at DESC LIMIT ?) earlier`,
-		q.IP, sessionRevokedAsStolen, q.UserAgent, sessionRevokedAsStolen,
-		q.UserID, store.Micros(q.Now), q.SessionID, MaxSessions).Scan(&knownIP, &knownDevice)
-	if err != nil {
-		return fmt.Errorf("sessions: %w", err)
-	}
-	h.KnownIP = q.IP == "" || knownIP == 1
-	h.KnownDevice = q.UserAgent == "" || knownDevice == 1
 	return nil
 }

@@ -224,6 +224,22 @@ func TestLoadHistory(t *testing.T) {
 					t.Errorf("recipient %q: known %t, want %t", tc.recipient, h.KnownRecipient, tc.known)
 				}
 			}
+			// A caller that knows the destination's owner spares the lookup:
+			// the answer is the same as the lookup's.
+			for _, tc := range []struct {
+				recipient, owner string
+				known            bool
+			}{
+				{"acct_a2", "usr_alice", true},
+				{"acct_carol", "usr_carol", false},
+				{"acct_bob", "usr_bob", true}, // known from the transfers, whoever owns it
+			} {
+				q := query("usr_alice", tc.recipient)
+				q.RecipientOwner = tc.owner
+				if h := load(t, db, q); h.KnownRecipient != tc.known {
+					t.Errorf("recipient %q owned by %q: known %t, want %t", tc.recipient, tc.owner, h.KnownRecipient, tc.known)
+				}
+			}
 		})
 
 		t.Run("IP and device", func(t *testing.T) {
@@ -370,4 +386,25 @@ func ExampleConfig_Assess() {
 	// amount_above_usual +35: Amount 12,500.00 USD is 25x the customer's usual 500.00 USD
 	// new_recipient +15: First transfer to account "acct_2"
 	// new_ip_device +25: New device (user agent "NewPhone/1.0"): not seen in the customer's earlier sessions
+}
+
+// TestScorerWithoutRulesReadsNothing: with every rule off there is nothing
+// to feed, so no history is loaded (an unknown user, which LoadHistory
+// refuses, passes), and nothing is reviewed.
+func TestScorerWithoutRulesReadsNothing(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		off, err := risk.Parse([]byte(`{"rules": []}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := risk.Input{Now: hnow, Amount: 1, Currency: "USD", UserID: "usr_nobody", Recipient: "acct_x"}
+		a, err := risk.NewScorer(db, off).Assess(context.Background(), in, "ses_x")
+		if err != nil || a.Score != 0 || a.Review || len(a.Reasons) != 0 {
+			t.Fatalf("no rules: %+v %v", a, err)
+		}
+		if _, err := risk.NewScorer(db, risk.Default()).Assess(context.Background(), in, "ses_x"); !store.IsNotFound(err) {
+			t.Fatalf("with rules, an unknown user: %v, want not found", err)
+		}
+	})
 }

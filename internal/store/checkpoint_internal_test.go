@@ -123,6 +123,33 @@ func TestStatementCachePreparesAfterTheTransaction(t *testing.T) {
 	if count != 2 {
 		t.Fatalf("%d rows, want 2", count)
 	}
+
+	// Reads have a cache of their own, prepared on the reader connections
+	// once the first read transaction that used the text has ended.
+	const sel = `SELECT v FROM t WHERE k = ?`
+	read := func(k int) (string, error) {
+		var v string
+		err := db.Read(ctx, func(tx *Tx) error { return tx.QueryRowCached(ctx, sel, k).Scan(&v) })
+		return v, err
+	}
+	for i, k := range []int{1, 2, 1, 3} {
+		v, err := read(k)
+		if k == 3 {
+			if !IsNotFound(err) {
+				t.Fatalf("read of a missing row through the cache: %v", err)
+			}
+			continue
+		}
+		if err != nil || v != "v" {
+			t.Fatalf("read %d: %q %v", i, v, err)
+		}
+		if n := db.rstmts.len(); n != 1 {
+			t.Fatalf("after read %d: %d read statements prepared, want 1", i, n)
+		}
+	}
+	if n := db.stmts.len(); n != 1 {
+		t.Fatalf("reads prepared on the writer: %d statements there, want 1", n)
+	}
 }
 
 // walFrameBytes is the size of one WAL frame at the default 4 KiB page.

@@ -114,7 +114,10 @@ func (t *Tx) ExecCached(ctx context.Context, query string, args ...any) (sql.Res
 	return t.Exec(ctx, query, args...)
 }
 
-// QueryCached is Query with the statement cache of ExecCached.
+// QueryCached is Query with the statement cache of ExecCached. In a SQLite
+// read transaction it uses the read pool's own cache: statements prepared
+// once per reader connection (a text seen for the first time runs
+// unprepared and is prepared once its transaction has ended).
 func (t *Tx) QueryCached(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if s := t.cached(query); s != nil {
 		return t.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
@@ -122,9 +125,20 @@ func (t *Tx) QueryCached(ctx context.Context, query string, args ...any) (*sql.R
 	return t.Query(ctx, query, args...)
 }
 
+// QueryRowCached is QueryRow with the statement cache of QueryCached.
+func (t *Tx) QueryRowCached(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := t.cached(query); s != nil {
+		return t.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+	}
+	return t.QueryRow(ctx, query, args...)
+}
+
 func (t *Tx) cached(query string) *sql.Stmt {
-	if !t.write || t.db.dialect != SQLite {
+	if t.db.dialect != SQLite {
 		return nil
 	}
-	return t.db.stmts.get(query)
+	if t.write {
+		return t.db.stmts.get(query)
+	}
+	return t.db.rstmts.get(query)
 }

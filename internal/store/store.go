@@ -76,6 +76,7 @@ type DB struct {
 	ckpt        *checkpointer // SQLite: background WAL checkpoints
 	ckConn      *sql.DB       // SQLite: the checkpointer's connection
 	stmts       stmtCache     // SQLite: statements prepared on the writer
+	rstmts      stmtCache     // SQLite: statements prepared on the readers
 
 	migrOnce sync.Once
 	migr     *goose.Provider
@@ -220,6 +221,7 @@ func (db *DB) Close() error {
 		db.ckpt.stop()
 	}
 	db.stmts.close()
+	db.rstmts.close()
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())
@@ -274,10 +276,14 @@ func (db *DB) Read(ctx context.Context, fn func(*Tx) error) error {
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*Tx) error) error {
 	var err error
-	if pool == db.w && db.dialect == SQLite {
-		// Statements first seen in this transaction are prepared once the
-		// writer connection is free again.
-		defer db.stmts.preparePending(ctx, db.w)
+	if db.dialect == SQLite {
+		// Statements first seen in this transaction are prepared once its
+		// connection is free again.
+		if pool == db.w {
+			defer db.stmts.preparePending(ctx, db.w)
+		} else {
+			defer db.rstmts.preparePending(ctx, db.r)
+		}
 	}
 	for attempt := 1; attempt <= db.maxAttempts; attempt++ {
 		err = db.once(ctx, pool, opts, fn)

@@ -194,6 +194,7 @@ type RiskInput struct {
 	Amount             int64
 	Currency           string
 	RecipientAccountID string
+	RecipientOwnerID   string
 }
 
 // Assessor scores cash transfers for review before they move money.
@@ -241,6 +242,8 @@ type Actor struct {
 	RequestID string
 	IP        string
 	UserAgent string
+	// Tier is the actor's customer tier, for their limits ("" reads it).
+	Tier string
 	// StepUp returns nil when the actor passed a second-factor check
 	// recently enough (or has no 2FA), else the step-up error. nil: never
 	// asked (services acting on their own).
@@ -324,12 +327,13 @@ func (s *Service) Cash(ctx context.Context, a Actor, req CashRequest, idem Idem)
 		}
 		d := draft{kind: KindCash, from: from, to: to, asset: asset, amount: req.Amount, memo: memo,
 			approvals: s.policy.Approvals(KindCash, asset.Code(), req.Amount)}
-		if d.limits, err = s.limitsOf(ctx, a.UserID, asset.Code(), req.Amount, now); err != nil {
+		if d.limits, err = s.limitsOf(ctx, a, asset.Code(), req.Amount, now); err != nil {
 			return draft{}, err
 		}
 		if s.risk != nil {
 			d.risk, err = s.risk.Assess(ctx, RiskInput{Now: now, UserID: a.UserID, SessionID: a.SessionID, IP: a.IP,
-				UserAgent: a.UserAgent, Amount: req.Amount, Currency: asset.Code(), RecipientAccountID: to.ID})
+				UserAgent: a.UserAgent, Amount: req.Amount, Currency: asset.Code(), RecipientAccountID: to.ID,
+				RecipientOwnerID: to.OwnerID})
 			if err != nil {
 				return draft{}, fmt.Errorf("assess transfer: %w", err)
 			}
