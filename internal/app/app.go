@@ -104,7 +104,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	// Domain events: the dispatcher delivers the outbox, in order, to the
 	// in-process hub the web app's live updates listen to.
 	a.hub = live.New()
-	a.events = outbox.NewDispatcher(db, log, outbox.Options{Now: opt.Now})
+	// A short poll instead of a wake-up per commit: under load the
+	// sequencer then numbers events in a few large transactions rather than
+	// competing with the posting engine for the writer after every batch.
+	a.events = outbox.NewDispatcher(db, log, outbox.Options{Now: opt.Now, PollInterval: eventPollInterval})
 	started := opt.Now()
 	a.events.Subscribe(liveSubscriber(), func(_ context.Context, d outbox.Delivery) error {
 		if d.Event.At.Before(started.Add(-time.Minute)) {
@@ -199,6 +202,10 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 
 // Close releases the database.
 func (a *App) Close() error { return a.db.Close() }
+
+// eventPollInterval is how often the outbox dispatcher looks for new
+// domain events: the longest a live update waits.
+const eventPollInterval = 200 * time.Millisecond
 
 // liveSubscriber names this process's live-update cursor: one per replica
 // (host and process), since every replica serves its own listeners.

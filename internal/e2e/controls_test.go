@@ -494,3 +494,41 @@ func wantEvents(t *testing.T, env *testapp.Env, aggregateID string, want ...stri
 		t.Fatalf("events of %s: %v, want %v", aggregateID, got, want)
 	}
 }
+
+// TestLiveEventsInOrder: the domain events of a transfer reach the
+// in-process live hub in the order they happened.
+func TestLiveEventsInOrder(t *testing.T) {
+	eachEngine(t, withEnv(nil), func(t *testing.T, env *testapp.Env) {
+		c := newControls(t, env, 100_000_00)
+		events, cancel := env.App.Live().Subscribe(0, func(d outbox.Delivery) bool { return d.Event.Aggregate == "transfer" })
+		defer cancel()
+		tr := c.send(t, 20_000_00, http.StatusAccepted)
+		resp, err := decide(c.compliance, tr.ID, "approve", "")
+		mustStatus(t, resp, err, http.StatusOK)
+		small := c.send(t, 1_00, http.StatusCreated)
+		want := []string{tr.ID + " transfer.created", tr.ID + " transfer.approved", tr.ID + " transfer.executed", small.ID + " transfer.executed"}
+		var got []string
+		var last int64
+		timeout := time.After(2 * time.Minute)
+		for len(got) < len(want) {
+			select {
+			case d, ok := <-events:
+				if !ok {
+					t.Fatal("the hub cut the listener off")
+				}
+				if d.Seq <= last {
+					t.Fatalf("seq %d after %d", d.Seq, last)
+				}
+				last = d.Seq
+				if d.Event.AggregateID == tr.ID || d.Event.AggregateID == small.ID { // not the funding
+					got = append(got, d.Event.AggregateID+" "+d.Event.Type)
+				}
+			case <-timeout:
+				t.Fatalf("events so far %v, want %v", got, want)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("events %v, want %v", got, want)
+		}
+	})
+}
