@@ -193,3 +193,14 @@ func TestMigrateCommands(t *testing.T) {
 		})
 	}
 }
+
+func TestServerGCPercent(t *testing.T) {
+	if pct, set := serverGCPercent(""); !set || pct != defaultServerGCPercent {
+		t.Errorf("GOGC unset: %d %t, want %d", pct, set, defaultServerGCPercent)
+	}
+	for _, v := range []string{"100", "off", "50"} {
+		if _, set := serverGCPercent(v); set {
+			t.Errorf("GOGC=%s: serve overrides the operator's setting", v)
+		}
+	}
+}

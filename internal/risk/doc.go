@@ -16,8 +16,8 @@
 //     is a percentage compared exactly in 128 bits, never a float.
 //   - LoadHistory reads a fixed number of rows at most (MaxScanned
 //     transfers, MaxSessions sessions, two single rows) through indexes, in
-//     one read transaction, so a customer with a million transfers costs
-//     what one with fifty does.
+//     one statement (one snapshot, one round trip), so a customer with a
+//     million transfers costs what one with fifty does.
 //   - Parse is strict: unknown keys, unknown rules, a rule listed twice,
 //     negative points, out-of-range parameters, an unknown time zone and
 //     trailing data are errors that name what is wrong. Go's zone database

@@ -3,7 +3,6 @@ package risk
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -49,9 +48,12 @@ type Query struct {
 const sessionRevokedAsStolen = "refresh_token_reuse"
 
 // LoadHistory reads the History of q.UserID for a transfer about to be made,
-// in one read transaction of three indexed, bounded queries (see MaxScanned,
-// UsualSample, MaxSessions). Call it before the transfer is stored: it
-// counts every stored outgoing transfer as an earlier one.
+// with one indexed, bounded statement (see historyQuery, MaxScanned,
+// UsualSample, MaxSessions; a single statement reads one consistent
+// snapshot), plus a lookup of the recipient's owner when neither the scan
+// nor the caller tells whether the customer owns it. Call it before the
+// transfer is stored: it counts every stored outgoing transfer as an
+// earlier one.
 //
 // Which rows count:
 //   - transfers: the MaxScanned most recent with from_owner_id = q.UserID,
@@ -74,50 +76,122 @@ func LoadHistory(ctx context.Context, db *store.DB, q Query) (History, error) {
 			q.UserID, q.Now, q.Lookback, q.Window)
 	}
 	var h History
-	err := db.Read(ctx, func(tx *store.Tx) error {
-		h = History{} // the function may run again
-		if err := loadUserAndSessions(ctx, tx, q, &h); err != nil {
-			return err
+	found := false
+	err := db.Query(ctx, historyQuery, []any{
+		q.IP, sessionRevokedAsStolen, q.UserID, store.Micros(q.Now), q.SessionID, MaxSessions,
+		q.UserAgent, sessionRevokedAsStolen, q.UserID, store.Micros(q.Now), q.SessionID, MaxSessions,
+		q.UserID, MaxScanned, q.UserID,
+	}, func(rows *sql.Rows) error {
+		acc := newTransferAccumulator(q)
+		for rows.Next() {
+			var (
+				pwd, mfa, login, created, knownIP, knownDevice int64
+				t                                              scannedTransfer
+			)
+			if err := rows.Scan(&pwd, &mfa, &login, &created, &knownIP, &knownDevice,
+				&t.kind, &t.status, &t.to, &t.toOwner, &t.asset, &t.amount, &t.created); err != nil {
+				return err
+			}
+			if !found {
+				found = true
+				if pwd > created {
+					h.PasswordChangedAt = store.FromMicros(pwd)
+				}
+				h.MFAChangedAt = fromMicros(mfa)
+				h.LastLoginAt = fromMicros(login)
+				h.KnownIP = q.IP == "" || knownIP == 1
+				h.KnownDevice = q.UserAgent == "" || knownDevice == 1
+			}
+			if t.kind.Valid { // no transfers: one row of NULLs
+				acc.add(t, &h)
+			}
 		}
-		if err := loadTransfers(ctx, tx, q, &h); err != nil {
-			return err
-		}
-		return loadOwnRecipient(ctx, tx, q, &h)
+		acc.finish(&h)
+		return nil
 	})
+	if err == nil && !found {
+		err = fmt.Errorf("user: %w", sql.ErrNoRows)
+	}
+	if err == nil && !h.KnownRecipient && q.Recipient != "" {
+		err = loadOwnRecipient(ctx, db, q, &h)
+	}
 	if err != nil {
 		return History{}, fmt.Errorf("risk: load history of %s: %w", q.UserID, err)
 	}
 	return h, nil
 }
 
-// loadUserAndSessions reads the user's row and compares the IP and user
-// agent with their earlier sessions, in one statement. The index
-// sessions_user (user_id, created_at) yields the newest sessions first; the
-// inner LIMIT bounds the scan, the outer query only compares.
-func loadUserAndSessions(ctx context.Context, tx *store.Tx, q Query, h *History) error {
-	var pwd, mfa, login, created, knownIP, knownDevice int64
-	err := tx.QueryRowCached(ctx, `SELECT u.password_changed_at, u.mfa_changed_at, u.last_login_at, u.created_at,
-			COALESCE((SELECT MAX(CASE WHEN ip = ? AND revoked_reason <> ? THEN 1 ELSE 0 END) FROM (
-				SELECT ip, revoked_reason FROM sessions WHERE user_id = ? AND created_at <= ? AND id <> ?
-				ORDER BY created_at DESC LIMIT ?) e1), 0),
-			COALESCE((SELECT MAX(CASE WHEN user_agent = ? AND revoked_reason <> ? THEN 1 ELSE 0 END) FROM (
-				SELECT user_agent, revoked_reason FROM sessions WHERE user_id = ? AND created_at <= ? AND id <> ?
-				ORDER BY created_at DESC LIMIT ?) e2), 0)
-		FROM users u WHERE u.id = ?`,
-		q.IP, sessionRevokedAsStolen, q.UserID, store.Micros(q.Now), q.SessionID, MaxSessions,
-		q.UserAgent, sessionRevokedAsStolen, q.UserID, store.Micros(q.Now), q.SessionID, MaxSessions,
-		q.UserID).Scan(&pwd, &mfa, &login, &created, &knownIP, &knownDevice)
-	if err != nil {
-		return fmt.Errorf("user: %w", err)
+// historyQuery reads, in one statement: the user's row; whether the IP and
+// the user agent appear in their MaxSessions most recent earlier sessions
+// (index sessions_user, newest first; the inner LIMITs bound the scans; the
+// subqueries are uncorrelated, evaluated once); and their MaxScanned most
+// recent outgoing transfers through the covering index transfers_from_owner
+// (IDs sort by creation time), one row each with the user's columns
+// repeated, or a single row of NULL transfer columns when there are none.
+const historyQuery = `SELECT u.password_changed_at, u.mfa_changed_at, u.last_login_at, u.created_at,
+		COALESCE((SELECT MAX(CASE WHEN ip = ? AND revoked_reason <> ? THEN 1 ELSE 0 END) FROM (
+			SELECT ip, revoked_reason FROM sessions WHERE user_id = ? AND created_at <= ? AND id <> ?
+			ORDER BY created_at DESC LIMIT ?) e1), 0),
+		COALESCE((SELECT MAX(CASE WHEN user_agent = ? AND revoked_reason <> ? THEN 1 ELSE 0 END) FROM (
+			SELECT user_agent, revoked_reason FROM sessions WHERE user_id = ? AND created_at <= ? AND id <> ?
+			ORDER BY created_at DESC LIMIT ?) e2), 0),
+		t.kind, t.status, t.to_account_id, t.to_owner_id, t.asset, t.amount, t.created_at
+	FROM users u
+	LEFT JOIN (SELECT id, kind, status, to_account_id, to_owner_id, asset, amount, created_at FROM transfers
+		WHERE from_owner_id = ? ORDER BY id DESC LIMIT ?) t ON 1 = 1
+	WHERE u.id = ?
+	ORDER BY t.id DESC`
+
+// scannedTransfer is one row of the transfer scan (NULLs when there is none).
+type scannedTransfer struct {
+	kind, status, to, toOwner, asset sql.NullString
+	amount, created                  sql.NullInt64
+}
+
+// transferAccumulator folds the scanned transfers, newest first, into the
+// History's transfer figures.
+type transferAccumulator struct {
+	q                          Query
+	lookbackStart, windowStart int64
+	sample                     []int64
+	recipients                 map[string]bool
+}
+
+func newTransferAccumulator(q Query) *transferAccumulator {
+	return &transferAccumulator{q: q, lookbackStart: store.Micros(q.Now.Add(-q.Lookback)),
+		windowStart: store.Micros(q.Now.Add(-q.Window)), sample: make([]int64, 0, UsualSample), recipients: map[string]bool{}}
+}
+
+// add counts one transfer: adjustments (made by administrators) never
+// count; KnownRecipient from executed ones; RecentTransfers and
+// RecentRecipients (not the customer's own accounts) within the window;
+// UsualAmount and Transfers from executed cash ones in the currency within
+// the lookback.
+func (a *transferAccumulator) add(t scannedTransfer, h *History) {
+	if t.kind.String == "adjustment" {
+		return
 	}
-	if pwd > created {
-		h.PasswordChangedAt = store.FromMicros(pwd)
+	executed := t.status.String == "executed"
+	if executed && t.to.String == a.q.Recipient {
+		h.KnownRecipient = true
 	}
-	h.MFAChangedAt = fromMicros(mfa)
-	h.LastLoginAt = fromMicros(login)
-	h.KnownIP = q.IP == "" || knownIP == 1
-	h.KnownDevice = q.UserAgent == "" || knownDevice == 1
-	return nil
+	if t.created.Int64 >= a.windowStart {
+		h.RecentTransfers++
+		if t.toOwner.String != a.q.UserID {
+			a.recipients[t.to.String] = true
+		}
+	}
+	if t.created.Int64 >= a.lookbackStart && executed && t.kind.String == "cash" && t.asset.String == a.q.Currency {
+		h.Transfers++
+		if len(a.sample) < UsualSample {
+			a.sample = append(a.sample, t.amount.Int64)
+		}
+	}
+}
+
+func (a *transferAccumulator) finish(h *History) {
+	h.RecentRecipients = len(a.recipients)
+	h.UsualAmount = median(a.sample)
 }
 
 // fromMicros is store.FromMicros with 0 ("never") as the zero time.
@@ -126,58 +200,6 @@ func fromMicros(us int64) time.Time {
 		return time.Time{}
 	}
 	return store.FromMicros(us)
-}
-
-func loadTransfers(ctx context.Context, tx *store.Tx, q Query, h *History) error {
-	// The index transfers_from_owner (from_owner_id, id) yields the newest
-	// first (IDs sort by creation time); LIMIT bounds the scan however many
-	// transfers the customer has. Filters are applied to those rows, not in
-	// the WHERE clause, so that they cannot make the scan run longer.
-	rows, err := tx.QueryCached(ctx, `SELECT kind, status, to_account_id, to_owner_id, asset, amount, created_at
-		FROM transfers WHERE from_owner_id = ? ORDER BY id DESC LIMIT ?`, q.UserID, MaxScanned)
-	if err != nil {
-		return fmt.Errorf("transfers: %w", err)
-	}
-	defer rows.Close()
-	lookbackStart := store.Micros(q.Now.Add(-q.Lookback))
-	windowStart := store.Micros(q.Now.Add(-q.Window))
-	sample := make([]int64, 0, UsualSample)
-	recipients := map[string]bool{}
-	for rows.Next() {
-		var (
-			kind, status, to, asset string
-			toOwner                 sql.NullString
-			amount, created         int64
-		)
-		if err := rows.Scan(&kind, &status, &to, &toOwner, &asset, &amount, &created); err != nil {
-			return fmt.Errorf("transfers: %w", err)
-		}
-		if kind == "adjustment" {
-			continue
-		}
-		executed := status == "executed"
-		if executed && to == q.Recipient {
-			h.KnownRecipient = true
-		}
-		if created >= windowStart {
-			h.RecentTransfers++
-			if toOwner.String != q.UserID {
-				recipients[to] = true
-			}
-		}
-		if created >= lookbackStart && executed && kind == "cash" && asset == q.Currency {
-			h.Transfers++
-			if len(sample) < UsualSample {
-				sample = append(sample, amount)
-			}
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("transfers: %w", err)
-	}
-	h.RecentRecipients = len(recipients)
-	h.UsualAmount = median(sample)
-	return nil
 }
 
 // median returns the median of xs (the mean of the middle two, rounded
@@ -197,19 +219,18 @@ func median(xs []int64) int64 {
 
 // loadOwnRecipient marks the customer's own accounts as known recipients:
 // moving money between them is no sign of fraud.
-func loadOwnRecipient(ctx context.Context, tx *store.Tx, q Query, h *History) error {
-	if h.KnownRecipient || q.Recipient == "" {
-		return nil
-	}
+func loadOwnRecipient(ctx context.Context, db *store.DB, q Query, h *History) error {
 	if q.RecipientOwner != "" {
 		h.KnownRecipient = q.RecipientOwner == q.UserID
 		return nil
 	}
 	var owner sql.NullString
-	err := tx.QueryRowCached(ctx, `SELECT owner_user_id FROM accounts WHERE id = ?`, q.Recipient).Scan(&owner)
-	if errors.Is(err, sql.ErrNoRows) {
+	err := db.Query(ctx, `SELECT owner_user_id FROM accounts WHERE id = ?`, []any{q.Recipient}, func(rows *sql.Rows) error {
+		if rows.Next() {
+			return rows.Scan(&owner)
+		}
 		return nil // the transfer service refuses it; nothing to know
-	}
+	})
 	if err != nil {
 		return fmt.Errorf("recipient account: %w", err)
 	}

@@ -142,3 +142,36 @@ func (t *Tx) cached(query string) *sql.Stmt {
 	}
 	return t.db.rstmts.get(query)
 }
+
+// Query runs one read-only statement on its own, outside any explicit
+// transaction: a single statement sees one consistent snapshot on both
+// engines, and on PostgreSQL it costs one round trip instead of three
+// (BEGIN, the statement, COMMIT). On SQLite it runs on the read pool
+// through the readers' statement cache. fn reads the rows; Query closes
+// them and returns their error.
+func (db *DB) Query(ctx context.Context, query string, args []any, fn func(*sql.Rows) error) error {
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	switch {
+	case db.dialect != SQLite:
+		rows, err = db.r.QueryContext(ctx, db.Rebind(query), args...)
+	default:
+		if s := db.rstmts.get(query); s != nil {
+			rows, err = s.QueryContext(ctx, args...)
+		} else {
+			// Prepared once this statement's connection is back in the pool.
+			defer db.rstmts.preparePending(ctx, db.r)
+			rows, err = db.r.QueryContext(ctx, query, args...)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if err := fn(rows); err != nil {
+		return err
+	}
+	return rows.Err()
+}

@@ -129,7 +129,7 @@ func (db *DB) openSQLite(path string, opt Options) error {
 	// Pragmas run on every new connection, in this order: busy_timeout first
 	// so that switching to WAL itself waits for locks.
 	base := path + "?_pragma=busy_timeout(" + fmt.Sprint(sqliteBusyTimeout.Milliseconds()) + ")" +
-		"&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+		"&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)"
 	// The writer does not checkpoint in its commits (the checkpointer does),
 	// except as a backstop far past the bound; journal_size_limit truncates
 	// a WAL that grew past the bound (a long reader) once it is reset.
