@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -109,7 +107,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	// competing with the posting engine for the writer after every batch.
 	a.events = outbox.NewDispatcher(db, log, outbox.Options{Now: opt.Now, PollInterval: eventPollInterval})
 	started := opt.Now()
-	a.events.Subscribe(liveSubscriber(), func(_ context.Context, d outbox.Delivery) error {
+	a.events.Subscribe(liveSubscriber, func(_ context.Context, d outbox.Delivery) error {
 		if d.Event.At.Before(started.Add(-time.Minute)) {
 			return nil // history from before this process: not live
 		}
@@ -207,13 +205,10 @@ func (a *App) Close() error { return a.db.Close() }
 // domain events: the longest a live update waits.
 const eventPollInterval = 200 * time.Millisecond
 
-// liveSubscriber names this process's live-update cursor: one per replica
-// (host and process), since every replica serves its own listeners.
-func liveSubscriber() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "host"
-	}
-	name := "live:" + host + ":" + strconv.Itoa(os.Getpid())
-	return name
-}
+// liveSubscriber is the live-update hub's cursor name, the same on every
+// replica: each replica delivers every event from where it started to its
+// own hub (the dispatcher keeps its position in memory), and the one shared
+// cursor only records how far they got, so a restart resumes near the head
+// instead of replaying history, and no cursor is left behind by a replica
+// that is gone (a stale cursor would keep Prune from deleting anything).
+const liveSubscriber = "live"

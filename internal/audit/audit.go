@@ -67,16 +67,13 @@
 package audit
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/fiscus/fiscus/internal/canon"
 	"github.com/fiscus/fiscus/internal/id"
 	"github.com/fiscus/fiscus/internal/store"
 )
@@ -213,11 +210,11 @@ func (e Event) validate() (details []byte, ip string, err error) {
 	if !inYears(e.At) {
 		return bad("At %s is outside the years %d to %d", e.At.UTC().Format(time.RFC3339), minYear, maxYear)
 	}
-	if !validAction(e.Action) {
-		return bad("action %q must be dotted lower-case words of at most %d bytes, like auth.login_failed", clip(e.Action), MaxActionLen)
+	if !canon.DottedName(e.Action, MaxActionLen) {
+		return bad("action %q must be dotted lower-case words of at most %d bytes, like auth.login_failed", canon.Clip(e.Action), MaxActionLen)
 	}
 	if !e.ActorKind.valid() {
-		return bad("actor kind %q is not user, api_client, system or anonymous", clip(string(e.ActorKind)))
+		return bad("actor kind %q is not user, api_client, system or anonymous", canon.Clip(string(e.ActorKind)))
 	}
 	switch {
 	case (e.ActorKind == ActorUser || e.ActorKind == ActorAPIClient) && e.ActorID == "":
@@ -225,110 +222,24 @@ func (e Event) validate() (details []byte, ip string, err error) {
 	case e.ActorKind == ActorAnonymous && e.ActorID != "":
 		return bad("an anonymous actor has no ActorID")
 	}
-	if e.TargetType != "" && !validWord(e.TargetType, MaxTargetTypeLen) {
-		return bad("target type %q must be a lower-case word of at most %d bytes", clip(e.TargetType), MaxTargetTypeLen)
+	if e.TargetType != "" && !canon.Word(e.TargetType, MaxTargetTypeLen) {
+		return bad("target type %q must be a lower-case word of at most %d bytes", canon.Clip(e.TargetType), MaxTargetTypeLen)
 	}
 	for _, f := range []struct{ name, v string }{{"ActorID", e.ActorID}, {"TargetID", e.TargetID}, {"RequestID", e.RequestID}} {
-		if !validText(f.v, MaxRefLen) {
+		if !canon.Text(f.v, MaxRefLen) {
 			return bad("%s must be at most %d bytes of printable UTF-8", f.name, MaxRefLen)
 		}
 	}
 	if e.IP != "" {
 		a, err := netip.ParseAddr(e.IP)
 		if err != nil || len(e.IP) > MaxIPLen {
-			return bad("IP %q is not an IP address", clip(e.IP))
+			return bad("IP %q is not an IP address", canon.Clip(e.IP))
 		}
 		ip = a.String()
 	}
-	details, err = canonicalDetails(e.Details)
+	details, err = canon.Object(e.Details, MaxDetailsBytes)
 	if err != nil {
 		return bad("details: %v", err)
 	}
 	return details, ip, nil
-}
-
-// canonicalDetails marshals v and rewrites it in canonical form: compact,
-// object keys sorted (encoding/json sorts map keys), numbers as written
-// (decoded as json.Number, never as floats).
-func canonicalDetails(v any) ([]byte, error) {
-	if v == nil {
-		return []byte("{}"), nil
-	}
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) > 4*MaxDetailsBytes {
-		return nil, fmt.Errorf("%d bytes is more than %d", len(raw), MaxDetailsBytes)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return nil, errors.New("not a JSON object")
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(obj); err != nil {
-		return nil, err
-	}
-	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if len(out) > MaxDetailsBytes {
-		return nil, fmt.Errorf("%d bytes is more than %d", len(out), MaxDetailsBytes)
-	}
-	return out, nil
-}
-
-// validAction reports whether s is at least two dot-separated words (see
-// validWord) of at most MaxActionLen bytes in all.
-func validAction(s string) bool {
-	if len(s) > MaxActionLen {
-		return false
-	}
-	n := 0
-	for w := range strings.SplitSeq(s, ".") {
-		if !validWord(w, MaxActionLen) {
-			return false
-		}
-		n++
-	}
-	return n >= 2
-}
-
-// validWord reports whether s is one [a-z][a-z0-9_]* word of at most max bytes.
-func validWord(s string, max int) bool {
-	if len(s) == 0 || len(s) > max || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
-			return false
-		}
-	}
-	return true
-}
-
-// validText reports whether s is at most max bytes of UTF-8 without control
-// characters (which PostgreSQL's TEXT, log lines and terminals mishandle).
-func validText(s string, max int) bool {
-	if len(s) > max || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return false
-		}
-	}
-	return true
-}
-
-// clip shortens s for an error message.
-func clip(s string) string {
-	const n = 80
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

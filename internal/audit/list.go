@@ -10,6 +10,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/fiscus/fiscus/internal/canon"
 	"github.com/fiscus/fiscus/internal/fault"
 	"github.com/fiscus/fiscus/internal/id"
 	"github.com/fiscus/fiscus/internal/store"
@@ -84,11 +85,11 @@ func List(ctx context.Context, tx *store.Tx, f Filter) (Page, error) {
 		add("pos < ?", pos)
 	}
 	for _, v := range []struct{ field, value string }{{"actor_id", f.ActorID}, {"target_id", f.TargetID}} {
-		if !validText(v.value, MaxRefLen) {
+		if !canon.Text(v.value, MaxRefLen) {
 			return Page{}, fault.Invalidf(v.field, "invalid", "must be at most %d bytes of printable text", MaxRefLen)
 		}
 	}
-	if f.TargetType != "" && !validWord(f.TargetType, MaxTargetTypeLen) {
+	if f.TargetType != "" && !canon.Word(f.TargetType, MaxTargetTypeLen) {
 		return Page{}, fault.Invalidf("target_type", "invalid", "must be a lower-case word like transfer")
 	}
 	if f.ActorID != "" {
@@ -96,13 +97,13 @@ func List(ctx context.Context, tx *store.Tx, f Filter) (Page, error) {
 	}
 	if f.Action != "" {
 		if prefix, ok := strings.CutSuffix(f.Action, ".*"); ok {
-			if !validAction(prefix + ".x") {
+			if !canon.DottedName(prefix+".x", MaxActionLen) {
 				return Page{}, fault.Invalidf("action", "invalid", "action must be an action or a prefix like auth.*")
 			}
 			// A byte range ('/' follows '.'), so the action index serves it.
 			add("action >= ? AND action < ?", prefix+".", prefix+"/")
 		} else {
-			if !validAction(f.Action) {
+			if !canon.DottedName(f.Action, MaxActionLen) {
 				return Page{}, fault.Invalidf("action", "invalid", "action must be an action or a prefix like auth.*")
 			}
 			add("action = ?", f.Action)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fiscus/fiscus/internal/canon"
 	"github.com/fiscus/fiscus/internal/store"
 )
 
@@ -130,7 +131,7 @@ func (d *Dispatcher) Subscribe(name string, h Handler) {
 	case d.started:
 		panic("outbox: Subscribe after Run")
 	case !validSubscriber(name):
-		panic(fmt.Sprintf("outbox: invalid subscriber name %q", clip(name)))
+		panic(fmt.Sprintf("outbox: invalid subscriber name %q", canon.Clip(name)))
 	case h == nil:
 		panic("outbox: nil handler for subscriber " + name)
 	case slices.ContainsFunc(d.subs, func(s *subscriber) bool { return s.name == name }):

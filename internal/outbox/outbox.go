@@ -83,15 +83,12 @@
 package outbox
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/fiscus/fiscus/internal/canon"
 	"github.com/fiscus/fiscus/internal/id"
 	"github.com/fiscus/fiscus/internal/store"
 )
@@ -183,14 +180,14 @@ func (e Event) validate() ([]byte, error) {
 	bad := func(format string, args ...any) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidEvent, fmt.Sprintf(format, args...))
 	}
-	if !validWord(e.Aggregate, MaxAggregateLen) {
-		return bad("aggregate %q must be a lower-case word of at most %d bytes, like transfer", clip(e.Aggregate), MaxAggregateLen)
+	if !canon.Word(e.Aggregate, MaxAggregateLen) {
+		return bad("aggregate %q must be a lower-case word of at most %d bytes, like transfer", canon.Clip(e.Aggregate), MaxAggregateLen)
 	}
-	if e.AggregateID == "" || !validText(e.AggregateID, MaxAggregateIDLen) {
+	if e.AggregateID == "" || !canon.Text(e.AggregateID, MaxAggregateIDLen) {
 		return bad("aggregate ID must be 1 to %d bytes of printable UTF-8", MaxAggregateIDLen)
 	}
-	if !validType(e.Type) {
-		return bad("type %q must be dotted lower-case words of at most %d bytes, like transfer.created", clip(e.Type), MaxTypeLen)
+	if !canon.DottedName(e.Type, MaxTypeLen) {
+		return bad("type %q must be dotted lower-case words of at most %d bytes, like transfer.created", canon.Clip(e.Type), MaxTypeLen)
 	}
 	if e.At.IsZero() {
 		return bad("At is required")
@@ -198,97 +195,9 @@ func (e Event) validate() ([]byte, error) {
 	if y := e.At.UTC().Year(); y < minYear || y > maxYear {
 		return bad("At %s is outside the years %d to %d", e.At.UTC().Format(time.RFC3339), minYear, maxYear)
 	}
-	data, err := canonicalData(e.Data)
+	data, err := canon.Object(e.Data, MaxDataBytes)
 	if err != nil {
 		return bad("data: %v", err)
 	}
 	return data, nil
-}
-
-// canonicalData marshals v and rewrites it in canonical form: compact,
-// object keys sorted (encoding/json sorts map keys), numbers as written
-// (decoded as json.Number, never as floats), HTML characters unescaped.
-func canonicalData(v any) ([]byte, error) {
-	if v == nil {
-		return []byte("{}"), nil
-	}
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	// The canonical form is about as long as the marshalled value; refuse
-	// one far over the limit before spending time decoding it.
-	if len(raw) > 4*MaxDataBytes {
-		return nil, fmt.Errorf("%d bytes is more than %d", len(raw), MaxDataBytes)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return nil, errors.New("not a JSON object")
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(obj); err != nil {
-		return nil, err
-	}
-	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if len(out) > MaxDataBytes {
-		return nil, fmt.Errorf("%d bytes is more than %d", len(out), MaxDataBytes)
-	}
-	return out, nil
-}
-
-// validType reports whether s is at least two dot-separated words (see
-// validWord) of at most MaxTypeLen bytes in all.
-func validType(s string) bool {
-	if len(s) > MaxTypeLen {
-		return false
-	}
-	n := 0
-	for w := range strings.SplitSeq(s, ".") {
-		if !validWord(w, MaxTypeLen) {
-			return false
-		}
-		n++
-	}
-	return n >= 2
-}
-
-// validWord reports whether s is one [a-z][a-z0-9_]* word of at most max bytes.
-func validWord(s string, max int) bool {
-	if len(s) == 0 || len(s) > max || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
-			return false
-		}
-	}
-	return true
-}
-
-// validText reports whether s is at most max bytes of UTF-8 without control
-// characters.
-func validText(s string, max int) bool {
-	if len(s) > max || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return false
-		}
-	}
-	return true
-}
-
-// clip shortens s for an error message.
-func clip(s string) string {
-	const n = 80
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
