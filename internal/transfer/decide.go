@@ -70,19 +70,19 @@ func (s *Service) decide(ctx context.Context, a Actor, transferID, decision, rea
 			}
 		}
 		out, err := s.applyDecision(ctx, a, t, decision, reason)
-		if (fault.Is(err, journal.CodeStale) || fault.Is(err, CodeStaleDecision)) && attempt < decideAttempts {
+		if (fault.Is(err, journal.CodeStale) || fault.Is(err, codeStaleDecision)) && attempt < decideAttempts {
 			continue // someone else decided meanwhile: look again
 		}
-		if fault.Is(err, journal.CodeStale) || fault.Is(err, CodeStaleDecision) {
+		if fault.Is(err, journal.CodeStale) || fault.Is(err, codeStaleDecision) {
 			return Transfer{}, fault.New(fault.Conflict, "The transfer changed while you decided; look at it again.")
 		}
 		return out, err
 	}
 }
 
-// CodeStaleDecision is the internal refusal of a decision whose transfer
+// codeStaleDecision is the internal refusal of a decision whose transfer
 // changed between reading it and writing the decision.
-const CodeStaleDecision fault.Code = "decision_stale"
+const codeStaleDecision fault.Code = "decision_stale"
 
 // applyDecision writes one decision about t as read.
 func (s *Service) applyDecision(ctx context.Context, a Actor, t Transfer, decision, reason string) (Transfer, error) {
@@ -176,7 +176,7 @@ func (s *Service) applyDecision(ctx context.Context, a Actor, t Transfer, decisi
 	case fault.Is(err, journal.CodeClaimTaken):
 		return Transfer{}, fault.New(CodeAlreadyDecided, "You already decided about this transfer.")
 	case fault.Is(err, ledger.CodeHoldNotPending), fault.Is(err, ledger.CodeEntryReversed):
-		return Transfer{}, fault.New(CodeStaleDecision, "The transfer changed.")
+		return Transfer{}, fault.New(codeStaleDecision, "The transfer changed.")
 	case err != nil:
 		return Transfer{}, err
 	}
@@ -290,7 +290,7 @@ func (s *Service) expire(ctx context.Context, transferID string) (bool, error) {
 		Args: []any{store.Micros(now), store.Micros(now), t.ID, waiting}}
 	if t.HoldID == "" {
 		err := s.transition(ctx, update, rows)
-		if fault.Is(err, CodeStaleDecision) {
+		if fault.Is(err, codeStaleDecision) {
 			return false, nil
 		}
 		return err == nil, err
@@ -304,7 +304,7 @@ func (s *Service) expire(ctx context.Context, transferID string) (bool, error) {
 }
 
 // transition is a status change that moves no money: the conditional
-// update and its rows in one plain transaction; CodeStaleDecision when the
+// update and its rows in one plain transaction; codeStaleDecision when the
 // update did not affect the rows it wanted.
 func (s *Service) transition(ctx context.Context, u journal.Update, rows []journal.Row) error {
 	return s.db.Write(ctx, func(tx *store.Tx) error {
@@ -313,7 +313,7 @@ func (s *Service) transition(ctx context.Context, u journal.Update, rows []journ
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil || n != u.Want {
-			return fault.New(CodeStaleDecision, "The transfer changed.")
+			return fault.New(codeStaleDecision, "The transfer changed.")
 		}
 		return insertRows(ctx, tx, rows)
 	})
