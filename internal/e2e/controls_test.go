@@ -365,6 +365,37 @@ func TestLimitsUnderConcurrency(t *testing.T) {
 	})
 }
 
+// TestTierSelectsLimits: an administrator moves a customer to another tier
+// and the customer's limits follow at once.
+func TestTierSelectsLimits(t *testing.T) {
+	eachEngine(t, withEnv(map[string]string{"TRANSFER_LIMITS": "standard:USD:100.00:0:0,premium:USD:1000.00:0:0"}), func(t *testing.T, env *testapp.Env) {
+		c := newControls(t, env, 10_000_00)
+		resp, err := sendTransfer(c.alice, c.key(), cashBody(c.from, c.to, 500_00))
+		p := mustProblem(t, resp, err, http.StatusUnprocessableEntity, "limit_exceeded")
+		if p.Extra["limit"] != float64(100_00) {
+			t.Fatalf("standard limit: %s", resp.Body)
+		}
+		resp, err = c.alice.Get(ctx, "/api/v1/me")
+		mustStatus(t, resp, err, http.StatusOK)
+		aliceID := decode[struct {
+			ID string `json:"id"`
+		}](t, resp).ID
+		resp, err = c.compliance.Do(ctx, client.Request{Method: "PUT", Path: "/api/v1/admin/users/" + aliceID + "/tier", Body: map[string]any{"tier": "premium"}})
+		mustProblem(t, resp, err, http.StatusForbidden, "forbidden")
+		resp, err = c.admin.Do(ctx, client.Request{Method: "PUT", Path: "/api/v1/admin/users/" + aliceID + "/tier", Body: map[string]any{"tier": "gold"}})
+		mustProblem(t, resp, err, http.StatusUnprocessableEntity, "validation_failed")
+		resp, err = c.admin.Do(ctx, client.Request{Method: "PUT", Path: "/api/v1/admin/users/" + aliceID + "/tier", Body: map[string]any{"tier": "premium"}})
+		mustStatus(t, resp, err, http.StatusOK)
+		if got := auditActions(t, env, aliceID); !contains(got, "user.tier_changed") {
+			t.Fatalf("audit of the user: %v", got)
+		}
+		resp, err = sendTransfer(c.alice, c.key(), cashBody(c.from, c.to, 500_00))
+		mustStatus(t, resp, err, http.StatusCreated)
+		resp, err = sendTransfer(c.alice, c.key(), cashBody(c.from, c.to, 1_000_01))
+		mustProblem(t, resp, err, http.StatusUnprocessableEntity, "limit_exceeded")
+	})
+}
+
 // TestReversalOnce: a reversal below the threshold executes at once, and of
 // many concurrent reversal requests exactly one is applied.
 func TestReversalOnce(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -130,6 +131,7 @@ func (s *Server) identityRoutes() {
 	s.route("POST /api/v1/admin/users/{id}/unlock", authz.UsersLock, s.handleUnlockUser)
 	s.route("POST /api/v1/admin/users/{id}/logout", authz.UsersLock, s.handleForceLogout)
 	s.route("PUT /api/v1/admin/users/{id}/roles", authz.UsersRoles, s.handleSetRoles)
+	s.route("PUT /api/v1/admin/users/{id}/tier", authz.UsersRoles, s.handleSetTier)
 }
 
 // userView is a user as the API shows it.
@@ -601,6 +603,34 @@ func (s *Server) handleSetRoles(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u, err := s.ids.SetRoles(r.Context(), metaOf(r), principalOf(r), r.PathValue("id"), req.Roles)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, viewUser(u, s.now()))
+}
+
+type tierRequest struct {
+	Tier string `json:"tier"`
+}
+
+// handleSetTier sets a customer's tier: "standard" or a tier that
+// TRANSFER_LIMITS names.
+func (s *Server) handleSetTier(w http.ResponseWriter, r *http.Request) error {
+	var req tierRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	known := []string{"standard"}
+	for t := range s.cfg.Policy.Limits {
+		if t != "standard" {
+			known = append(known, t)
+		}
+	}
+	if !slices.Contains(known, req.Tier) {
+		slices.Sort(known[1:])
+		return fault.Invalidf("tier", "unknown_tier", "must be one of %s", strings.Join(known, ", "))
+	}
+	u, err := s.ids.SetTier(r.Context(), metaOf(r), principalOf(r), r.PathValue("id"), req.Tier)
 	if err != nil {
 		return err
 	}

@@ -239,6 +239,15 @@ func specLedgerCases() []specCase {
 			body:   specJSON(map[string]any{"reason": "mine"}),
 			pathOf: func(s *specServer) string { return "/api/v1/transfers/" + s.fx.ledger.transferID + "/reverse" }},
 
+		// Tiers.
+		{name: "tier", method: "PUT", status: 200, bearer: admin, body: specJSON(map[string]any{"tier": "premium"}),
+			pathOf: func(s *specServer) string { return "/api/v1/admin/users/" + s.fx.victimID + "/tier" },
+			check:  specBodyHas(`"tier":"premium"`)},
+		{name: "tier: unknown", method: "PUT", status: 422, bearer: admin, body: specJSON(map[string]any{"tier": "gold"}),
+			pathOf: func(s *specServer) string { return "/api/v1/admin/users/" + s.fx.victimID + "/tier" }},
+		{name: "tier: customer", method: "PUT", status: 403, bearer: specUser, body: specJSON(map[string]any{"tier": "premium"}),
+			pathOf: func(s *specServer) string { return "/api/v1/admin/users/" + s.fx.victimID + "/tier" }},
+
 		// Ledger administration.
 		{name: "adjustment", method: "POST", path: "/api/v1/admin/adjustments", status: 201, bearer: admin,
 			header: specKey("spec-adjust-1"), body: func(s *specServer) any {

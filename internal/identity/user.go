@@ -366,6 +366,33 @@ func (s *Service) ForceLogout(ctx context.Context, m Meta, actor authz.Principal
 
 // SetRoles replaces a user's roles. An administrator cannot remove their own
 // admin role (so the last administrator cannot lock everyone out by mistake).
+// SetTier sets a customer's tier, which selects their transfer limits. The
+// caller checks that the tier is one the configuration knows; sessions see
+// the change at once on this instance and within the session cache's
+// lifetime on others.
+func (s *Service) SetTier(ctx context.Context, m Meta, actor authz.Principal, userID, tier string) (User, error) {
+	if !validTier(tier) {
+		return User{}, fault.Invalidf("tier", "invalid", "is not a tier name (lower-case letters, digits, _; at most 32)")
+	}
+	return s.adminChange(ctx, m, actor, userID, "user.tier_changed", true, func(tx *store.Tx, u User, now time.Time) (any, error) {
+		_, err := tx.Exec(ctx, `UPDATE users SET tier = ? WHERE id = ?`, tier, u.ID)
+		return map[string]any{"before": map[string]any{"tier": u.Tier}, "after": map[string]any{"tier": tier}}, err
+	})
+}
+
+// validTier accepts 1 to 32 of [a-z0-9_].
+func validTier(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Service) SetRoles(ctx context.Context, m Meta, actor authz.Principal, userID string, raw []string) (User, error) {
 	if len(raw) == 0 {
 		return User{}, fault.Invalidf("roles", "required", "must name at least one role")
