@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		return nil, err
 	}
 	a.transfers = transfer.New(transfer.Deps{DB: db, Engine: a.eng, Accounts: a.accts, Keys: keys, Policy: cfg.Policy,
-		Risk: newRiskAssessor(db, rc), Now: opt.Now})
+		Risk: newRiskAssessor(db, rc, cfg.RiskHistoryCache, ids), Now: opt.Now})
 	// Domain events: the dispatcher delivers the outbox, in order, to the
 	// in-process hub the web app's live updates listen to.
 	a.hub = live.New()

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/fiscus/fiscus/internal/config"
+	"github.com/fiscus/fiscus/internal/identity"
 	"github.com/fiscus/fiscus/internal/risk"
 	"github.com/fiscus/fiscus/internal/store"
 	"github.com/fiscus/fiscus/internal/transfer"
@@ -33,11 +35,34 @@ func riskConfig(cfg config.Config) (risk.Config, error) {
 	return rc, nil
 }
 
-// riskAssessor adapts the rules engine to the transfer service.
-type riskAssessor struct{ s *risk.Scorer }
+// riskAssessor adapts the rules engine to the transfer service. With a
+// history cache it is also the service's Observer, and the identity
+// service's sign-ins and credential changes make the cache forget the user.
+type riskAssessor struct {
+	s     *risk.Scorer
+	cache *risk.Cache // nil: no cache
+}
 
-func newRiskAssessor(db *store.DB, rc risk.Config) transfer.Assessor {
-	return riskAssessor{risk.NewScorer(db, rc)}
+func newRiskAssessor(db *store.DB, rc risk.Config, ttl time.Duration, ids *identity.Service) transfer.Assessor {
+	if ttl <= 0 {
+		return riskAssessor{s: risk.NewScorer(db, rc, nil)}
+	}
+	cache := risk.NewCache(ttl, risk.DefaultCacheSize)
+	ids.OnUserChange(cache.Forget)
+	return observingAssessor{riskAssessor{s: risk.NewScorer(db, rc, cache), cache: cache}}
+}
+
+// observingAssessor is a riskAssessor with a cache, which must hear of
+// committed transfers.
+type observingAssessor struct{ riskAssessor }
+
+// Committed implements transfer.Observer.
+func (r observingAssessor) Committed(t transfer.Transfer) {
+	if t.FromOwnerID == "" {
+		return // from a system account: nobody's history
+	}
+	r.cache.Observe(t.FromOwnerID, risk.Outgoing{ID: t.ID, Kind: t.Kind, Status: t.Status, To: t.ToAccountID,
+		ToOwner: t.ToOwnerID, Asset: t.Currency, Amount: t.Amount, CreatedAt: store.Micros(t.CreatedAt)})
 }
 
 func (r riskAssessor) Assess(ctx context.Context, in transfer.RiskInput) (transfer.Risk, error) {

@@ -92,6 +92,10 @@ type Config struct {
 	// (RISK_REVIEW_SCORE, -1 when unset) overrides its review score.
 	RiskRulesFile   string
 	RiskReviewScore int
+	// RiskHistoryCache (RISK_HISTORY_CACHE_MS) is how long a customer's
+	// history, as the rules read it, is kept in memory; 0 reads it for
+	// every transfer.
+	RiskHistoryCache time.Duration
 	// OutboxRetention (OUTBOX_RETENTION_HOURS) is how long delivered domain
 	// events are kept.
 	OutboxRetention time.Duration
@@ -165,6 +169,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.RiskRulesFile = getenv("RISK_RULES_FILE")
 	c.OutboxRetention = time.Duration(p.integer("OUTBOX_RETENTION_HOURS", 168, 1, 24*365)) * time.Hour
 	c.RiskReviewScore = p.integer("RISK_REVIEW_SCORE", -1, -1, 1_000_000)
+	c.RiskHistoryCache = time.Duration(p.integer("RISK_HISTORY_CACHE_MS", 1000, 0, 60_000)) * time.Millisecond
 	c.DatabaseURL = p.str("DATABASE_URL", "sqlite:///"+filepath.ToSlash(filepath.Join(c.DataDir, "fiscus.db")))
 	c.Addr = getenv("ADDR")
 	if c.Addr == "" {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const goodSecret = "k9Zq2Lx7Vb4Nw1Rt8Ys3Pm6Hd0Fg5Jc_-A"
@@ -29,6 +30,13 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.TokenTTL.Minutes() != 15 {
 		t.Fatalf("token TTL = %s", c.TokenTTL)
+	}
+	if c.RiskHistoryCache != time.Second {
+		t.Fatalf("risk history cache = %s", c.RiskHistoryCache)
+	}
+	c, err = Load(env(map[string]string{"RISK_HISTORY_CACHE_MS": "0"}))
+	if err != nil || c.RiskHistoryCache != 0 {
+		t.Fatalf("RISK_HISTORY_CACHE_MS=0: %s %v", c.RiskHistoryCache, err)
 	}
 }
 
@@ -73,6 +81,8 @@ func TestProblemsNameTheVariable(t *testing.T) {
 		{map[string]string{"STEP_UP_THRESHOLDS": "USD:1.001"}, "STEP_UP_THRESHOLDS"},
 		{map[string]string{"TRANSFER_LIMITS": "standard:USD:1:2"}, "TRANSFER_LIMITS"},
 		{map[string]string{"RISK_REVIEW_SCORE": "-5"}, "RISK_REVIEW_SCORE"},
+		{map[string]string{"RISK_HISTORY_CACHE_MS": "-1"}, "RISK_HISTORY_CACHE_MS"},
+		{map[string]string{"RISK_HISTORY_CACHE_MS": "60001"}, "RISK_HISTORY_CACHE_MS"},
 	}
 	for _, c := range cases {
 		_, err := Load(env(c.env))

@@ -475,6 +475,39 @@ func TestFraudRulesSendToReview(t *testing.T) {
 	})
 }
 
+// TestFraudHistoryIsCurrent: with the history cached far longer than the
+// test runs, the rules still see this instance's transfers and credential
+// changes at once.
+func TestFraudHistoryIsCurrent(t *testing.T) {
+	eachEngine(t, withEnv(map[string]string{"RISK_HISTORY_CACHE_MS": "60000"}), func(t *testing.T, env *testapp.Env) {
+		c := newControls(t, env, 10_000_00)
+		rules := func(id string) map[string]bool {
+			t.Helper()
+			resp, err := c.compliance.Get(ctx, "/api/v1/transfers/"+id)
+			mustStatus(t, resp, err, http.StatusOK)
+			out := map[string]bool{}
+			for _, r := range decode[decidedBody](t, resp).RiskReasons {
+				out[r.Rule] = true
+			}
+			return out
+		}
+		if r := rules(c.send(t, 1_00, http.StatusCreated).ID); !r["new_recipient"] || r["after_credential_change"] {
+			t.Fatalf("first transfer to bob: rules %v", r)
+		}
+		// The first one is cached history now, and bob a known recipient.
+		if r := rules(c.send(t, 1_00, http.StatusCreated).ID); r["new_recipient"] {
+			t.Fatalf("second transfer to bob: rules %v", r)
+		}
+		env.Clock.Advance(time.Minute) // a change at the instant of registration is none
+		resp, err := c.alice.Post(ctx, "/api/v1/me/password", map[string]any{
+			"current_password": goodPassword, "new_password": goodPassword + " again"})
+		mustStatus(t, resp, err, http.StatusNoContent)
+		if r := rules(c.send(t, 1_00, http.StatusCreated).ID); !r["after_credential_change"] || r["new_recipient"] {
+			t.Fatalf("transfer after the password change: rules %v", r)
+		}
+	})
+}
+
 // TestStepUpForLargeTransfers: a maker with 2FA needs a recent second-factor
 // check above the step-up threshold.
 func TestStepUpForLargeTransfers(t *testing.T) {

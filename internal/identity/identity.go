@@ -113,6 +113,28 @@ type Service struct {
 	log     *slog.Logger
 	cache   *sessionCache
 	tokens  tokenCache // verified access tokens
+	// watchers hear of users whose sign-in, credentials, sessions or
+	// account changed (see OnUserChange).
+	watchers []func(userID string)
+}
+
+// OnUserChange registers fn to be called, after the commit, whenever this
+// service signs a user in or changes their credentials, sessions, roles,
+// tier or lock: for caches elsewhere that must forget the user. Register
+// before the service is used; fn must be quick.
+func (s *Service) OnUserChange(fn func(userID string)) { s.watchers = append(s.watchers, fn) }
+
+// userChanged drops the user's cached sessions and tells the watchers.
+func (s *Service) userChanged(userID string) {
+	s.cache.dropUser(userID)
+	s.notifyUserChanged(userID)
+}
+
+// notifyUserChanged tells the watchers.
+func (s *Service) notifyUserChanged(userID string) {
+	for _, fn := range s.watchers {
+		fn(userID)
+	}
 }
 
 // Deps are the service's collaborators.

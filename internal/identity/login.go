@@ -108,6 +108,9 @@ func (s *Service) Login(ctx context.Context, m Meta, in LoginInput) (LoginResult
 		}
 		return s.completeLogin(ctx, tx, &res, u, m, in.Cookie, time.Time{}, now, "password")
 	})
+	if err == nil && !res.MFARequired {
+		s.notifyUserChanged(res.User.ID)
+	}
 	return res, err
 }
 
@@ -257,6 +260,9 @@ func (s *Service) CompleteMFA(ctx context.Context, m Meta, in MFAInput) (LoginRe
 	})
 	if err != nil {
 		return LoginResult{}, err
+	}
+	if outcome == nil {
+		s.notifyUserChanged(res.User.ID)
 	}
 	return res, outcome
 }

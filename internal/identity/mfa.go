@@ -155,7 +155,7 @@ func (s *Service) EnableTOTP(ctx context.Context, m Meta, p authz.Principal, cod
 	if err != nil {
 		return nil, err
 	}
-	s.cache.dropUser(p.UserID)
+	s.userChanged(p.UserID)
 	return codes, nil
 }
 
@@ -180,7 +180,7 @@ func (s *Service) DisableTOTP(ctx context.Context, m Meta, p authz.Principal, co
 		return record(ctx, tx, now, m, u.ID, "mfa.disabled", "user", u.ID, map[string]any{"method": method})
 	})
 	if err == nil {
-		s.cache.dropUser(p.UserID)
+		s.userChanged(p.UserID)
 	}
 	return err
 }
@@ -319,7 +319,7 @@ func (s *Service) ChangePassword(ctx context.Context, m Meta, p authz.Principal,
 		return record(ctx, tx, now, m, u.ID, "user.password_changed", "user", u.ID, map[string]any{"other_sessions_revoked": n})
 	})
 	if err == nil {
-		s.cache.dropUser(u.ID)
+		s.userChanged(u.ID)
 	}
 	return err
 }

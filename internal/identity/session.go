@@ -182,6 +182,7 @@ func (s *Service) Refresh(ctx context.Context, m Meta, refreshToken string) (Tok
 		out     Tokens
 		outcome error
 		revoked string
+		owner   string // the revoked session's user
 	)
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
 		out, outcome, revoked = Tokens{}, nil, ""
@@ -214,7 +215,7 @@ func (s *Service) Refresh(ctx context.Context, m Meta, refreshToken string) (Tok
 			if _, err := revokeSession(ctx, tx, sid, now, "refresh_token_reuse"); err != nil {
 				return err
 			}
-			revoked, outcome = sid, invalid
+			revoked, owner, outcome = sid, userID, invalid
 			return record(ctx, tx, now, m, userID, "session.refresh_token_reused", "session", sid, map[string]any{"revoked": true})
 		}
 		u, err := getUser(ctx, tx, userID)
@@ -233,8 +234,9 @@ func (s *Service) Refresh(ctx context.Context, m Meta, refreshToken string) (Tok
 		out.AccessToken, err = s.issueAccessToken(userID, sid, now)
 		return err
 	})
-	if revoked != "" {
+	if revoked != "" && err == nil {
 		s.cache.dropSession(revoked)
+		s.notifyUserChanged(owner)
 	}
 	if err != nil {
 		return Tokens{}, err
@@ -446,7 +448,7 @@ func (s *Service) RevokeAll(ctx context.Context, m Meta, p authz.Principal, keep
 			map[string]any{"sessions_revoked": n, "kept_current": keepCurrent})
 	})
 	if err == nil {
-		s.cache.dropUser(p.UserID)
+		s.userChanged(p.UserID)
 	}
 	return n, err
 }

@@ -329,7 +329,7 @@ func (s *Service) adminChange(ctx context.Context, m Meta, actor authz.Principal
 		return err
 	})
 	if err == nil {
-		s.cache.dropUser(userID)
+		s.userChanged(userID)
 	}
 	return out, err
 }

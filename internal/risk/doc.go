@@ -15,9 +15,12 @@
 //   - Integer arithmetic only: amounts are int64 minor units, "above usual"
 //     is a percentage compared exactly in 128 bits, never a float.
 //   - LoadHistory reads a fixed number of rows at most (MaxScanned
-//     transfers, MaxSessions sessions, two single rows) through indexes, in
+//     transfers, MaxSessions+1 sessions, one user row) through indexes, in
 //     one statement (one snapshot, one round trip), so a customer with a
 //     million transfers costs what one with fifty does.
+//   - A Scorer with a Cache reads a busy customer's history about once per
+//     TTL and otherwise answers from memory, exactly as a fresh read would
+//     except for what other processes changed within the TTL (see Cache).
 //   - Parse is strict: unknown keys, unknown rules, a rule listed twice,
 //     negative points, out-of-range parameters, an unknown time zone and
 //     trailing data are errors that name what is wrong. Go's zone database
@@ -25,7 +28,7 @@
 //
 // The caller, for each cash transfer: build an Input without History,
 // History from LoadHistory(ctx, db, cfg.Query(in, sessionID)), then
-// cfg.Assess(in).
+// cfg.Assess(in); or let a Scorer do all three.
 //
 // # Default rules
 //

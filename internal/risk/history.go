@@ -1,10 +1,12 @@
 package risk
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fiscus/fiscus/internal/store"
@@ -71,81 +73,148 @@ const sessionRevokedAsStolen = "refresh_token_reuse"
 //
 // An unknown user is an error satisfying store.IsNotFound.
 func LoadHistory(ctx context.Context, db *store.DB, q Query) (History, error) {
+	if err := q.check(); err != nil {
+		return History{}, err
+	}
+	snap, err := loadSnapshot(ctx, db, q.UserID, q.Now)
+	if err != nil {
+		return History{}, err
+	}
+	return snap.history(ctx, db, q)
+}
+
+func (q Query) check() error {
 	if q.UserID == "" || q.Now.IsZero() || q.Lookback <= 0 || q.Window <= 0 {
-		return History{}, fmt.Errorf("risk: incomplete history query (user %q, now %v, lookback %s, window %s)",
+		return fmt.Errorf("risk: incomplete history query (user %q, now %v, lookback %s, window %s)",
 			q.UserID, q.Now, q.Lookback, q.Window)
 	}
-	var h History
+	return nil
+}
+
+// Outgoing is one of a customer's outgoing transfers as the rules see it
+// (times in Unix microseconds).
+type Outgoing struct {
+	ID, Kind, Status string
+	To, ToOwner      string // destination account and its owner ("" for a system account)
+	Asset            string
+	Amount           int64
+	CreatedAt        int64
+}
+
+// sessionSeen is one of a customer's sessions as the rules see it.
+type sessionSeen struct {
+	id, ip, userAgent string
+	stolen            bool // revoked for refresh-token reuse
+	createdAt         int64
+}
+
+// snapshot is what one read of the database tells about a customer: the
+// user row, the MaxSessions+1 most recent sessions created at or before
+// at, and the MaxScanned most recent outgoing transfers. history applies a
+// Query to it; the cache keeps it.
+type snapshot struct {
+	at                                     int64 // Unix µs: the Now it was read for
+	passwordChanged, mfaChanged, lastLogin int64
+	created                                int64
+	sessions                               []sessionSeen // newest first
+	transfers                              []Outgoing    // by ID, newest first
+}
+
+// historyQuery reads a snapshot in one statement (one consistent view):
+// the user's row (k = 0); their MaxSessions+1 most recent sessions created
+// at or before Now (k = 1, index sessions_user); and their MaxScanned most
+// recent outgoing transfers (k = 2, the covering index
+// transfers_from_owner; IDs sort by creation time).
+const historyQuery = `SELECT 0 AS k, '' AS id, '' AS a, '' AS b, '' AS c, '' AS d, '' AS e,
+		u.password_changed_at AS n1, u.mfa_changed_at AS n2, u.last_login_at AS n3, u.created_at AS n4
+	FROM users u WHERE u.id = ?
+	UNION ALL
+	SELECT 1, s.id, s.ip, s.user_agent, s.revoked_reason, '', '', s.created_at, 0, 0, 0
+	FROM (SELECT id, ip, user_agent, revoked_reason, created_at FROM sessions
+		WHERE user_id = ? AND created_at <= ? ORDER BY created_at DESC LIMIT ?) s
+	UNION ALL
+	SELECT 2, t.id, t.kind, t.status, t.to_account_id, COALESCE(t.to_owner_id, ''), t.asset, t.amount, t.created_at, 0, 0
+	FROM (SELECT id, kind, status, to_account_id, to_owner_id, asset, amount, created_at FROM transfers
+		WHERE from_owner_id = ? ORDER BY id DESC LIMIT ?) t`
+
+// loadSnapshot reads userID's snapshot as of now. An unknown user is an
+// error satisfying store.IsNotFound.
+func loadSnapshot(ctx context.Context, db *store.DB, userID string, now time.Time) (*snapshot, error) {
+	snap := &snapshot{at: store.Micros(now)}
 	found := false
-	err := db.Query(ctx, historyQuery, []any{
-		q.IP, sessionRevokedAsStolen, q.UserID, store.Micros(q.Now), q.SessionID, MaxSessions,
-		q.UserAgent, sessionRevokedAsStolen, q.UserID, store.Micros(q.Now), q.SessionID, MaxSessions,
-		q.UserID, MaxScanned, q.UserID,
-	}, func(rows *sql.Rows) error {
-		acc := newTransferAccumulator(q)
-		for rows.Next() {
-			var (
-				pwd, mfa, login, created, knownIP, knownDevice int64
-				t                                              scannedTransfer
-			)
-			if err := rows.Scan(&pwd, &mfa, &login, &created, &knownIP, &knownDevice,
-				&t.kind, &t.status, &t.to, &t.toOwner, &t.asset, &t.amount, &t.created); err != nil {
-				return err
-			}
-			if !found {
-				found = true
-				if pwd > created {
-					h.PasswordChangedAt = store.FromMicros(pwd)
+	err := db.Query(ctx, historyQuery, []any{userID, userID, snap.at, MaxSessions + 1, userID, MaxScanned},
+		func(rows *sql.Rows) error {
+			for rows.Next() {
+				var (
+					k                 int
+					id, a, b, c, d, e string
+					n1, n2, n3, n4    int64
+				)
+				if err := rows.Scan(&k, &id, &a, &b, &c, &d, &e, &n1, &n2, &n3, &n4); err != nil {
+					return err
 				}
-				h.MFAChangedAt = fromMicros(mfa)
-				h.LastLoginAt = fromMicros(login)
-				h.KnownIP = q.IP == "" || knownIP == 1
-				h.KnownDevice = q.UserAgent == "" || knownDevice == 1
+				switch k {
+				case 0:
+					found = true
+					snap.passwordChanged, snap.mfaChanged, snap.lastLogin, snap.created = n1, n2, n3, n4
+				case 1:
+					snap.sessions = append(snap.sessions, sessionSeen{id: id, ip: a, userAgent: b,
+						stolen: c == sessionRevokedAsStolen, createdAt: n1})
+				case 2:
+					snap.transfers = append(snap.transfers, Outgoing{ID: id, Kind: a, Status: b, To: c, ToOwner: d,
+						Asset: e, Amount: n1, CreatedAt: n2})
+				}
 			}
-			if t.kind.Valid { // no transfers: one row of NULLs
-				acc.add(t, &h)
-			}
-		}
-		acc.finish(&h)
-		return nil
-	})
+			return rows.Err()
+		})
 	if err == nil && !found {
 		err = fmt.Errorf("user: %w", sql.ErrNoRows)
 	}
-	if err == nil && !h.KnownRecipient && q.Recipient != "" {
-		err = loadOwnRecipient(ctx, db, q, &h)
-	}
 	if err != nil {
-		return History{}, fmt.Errorf("risk: load history of %s: %w", q.UserID, err)
+		return nil, fmt.Errorf("risk: load history of %s: %w", userID, err)
 	}
-	return h, nil
+	// The branches of a UNION come in no promised order.
+	slices.SortStableFunc(snap.sessions, func(x, y sessionSeen) int { return cmp.Compare(y.createdAt, x.createdAt) })
+	slices.SortFunc(snap.transfers, func(x, y Outgoing) int { return strings.Compare(y.ID, x.ID) })
+	return snap, nil
 }
 
-// historyQuery reads, in one statement: the user's row; whether the IP and
-// the user agent appear in their MaxSessions most recent earlier sessions
-// (index sessions_user, newest first; the inner LIMITs bound the scans; the
-// subqueries are uncorrelated, evaluated once); and their MaxScanned most
-// recent outgoing transfers through the covering index transfers_from_owner
-// (IDs sort by creation time), one row each with the user's columns
-// repeated, or a single row of NULL transfer columns when there are none.
-const historyQuery = `SELECT u.password_changed_at, u.mfa_changed_at, u.last_login_at, u.created_at,
-		COALESCE((SELECT MAX(CASE WHEN ip = ? AND revoked_reason <> ? THEN 1 ELSE 0 END) FROM (
-			SELECT ip, revoked_reason FROM sessions WHERE user_id = ? AND created_at <= ? AND id <> ?
-			ORDER BY created_at DESC LIMIT ?) e1), 0),
-		COALESCE((SELECT MAX(CASE WHEN user_agent = ? AND revoked_reason <> ? THEN 1 ELSE 0 END) FROM (
-			SELECT user_agent, revoked_reason FROM sessions WHERE user_id = ? AND created_at <= ? AND id <> ?
-			ORDER BY created_at DESC LIMIT ?) e2), 0),
-		t.kind, t.status, t.to_account_id, t.to_owner_id, t.asset, t.amount, t.created_at
-	FROM users u
-	LEFT JOIN (SELECT id, kind, status, to_account_id, to_owner_id, asset, amount, created_at FROM transfers
-		WHERE from_owner_id = ? ORDER BY id DESC LIMIT ?) t ON 1 = 1
-	WHERE u.id = ?
-	ORDER BY t.id DESC`
-
-// scannedTransfer is one row of the transfer scan (NULLs when there is none).
-type scannedTransfer struct {
-	kind, status, to, toOwner, asset sql.NullString
-	amount, created                  sql.NullInt64
+// history applies q to the snapshot (see LoadHistory for which rows
+// count), looking up whether the customer owns q.Recipient when neither
+// the transfers nor q tell.
+func (s *snapshot) history(ctx context.Context, db *store.DB, q Query) (History, error) {
+	var h History
+	if s.passwordChanged > s.created {
+		h.PasswordChangedAt = store.FromMicros(s.passwordChanged)
+	}
+	h.MFAChangedAt = fromMicros(s.mfaChanged)
+	h.LastLoginAt = fromMicros(s.lastLogin)
+	h.KnownIP, h.KnownDevice = q.IP == "", q.UserAgent == ""
+	now, earlier := store.Micros(q.Now), 0
+	for _, e := range s.sessions {
+		if earlier == MaxSessions {
+			break
+		}
+		if e.createdAt > now || e.id == q.SessionID {
+			continue
+		}
+		earlier++
+		if !e.stolen {
+			h.KnownIP = h.KnownIP || e.ip == q.IP
+			h.KnownDevice = h.KnownDevice || e.userAgent == q.UserAgent
+		}
+	}
+	acc := newTransferAccumulator(q)
+	for _, t := range s.transfers {
+		acc.add(t, &h)
+	}
+	acc.finish(&h)
+	if !h.KnownRecipient && q.Recipient != "" {
+		if err := loadOwnRecipient(ctx, db, q, &h); err != nil {
+			return History{}, fmt.Errorf("risk: load history of %s: %w", q.UserID, err)
+		}
+	}
+	return h, nil
 }
 
 // transferAccumulator folds the scanned transfers, newest first, into the
@@ -167,24 +236,24 @@ func newTransferAccumulator(q Query) *transferAccumulator {
 // RecentRecipients (not the customer's own accounts) within the window;
 // UsualAmount and Transfers from executed cash ones in the currency within
 // the lookback.
-func (a *transferAccumulator) add(t scannedTransfer, h *History) {
-	if t.kind.String == "adjustment" {
+func (a *transferAccumulator) add(t Outgoing, h *History) {
+	if t.Kind == "adjustment" {
 		return
 	}
-	executed := t.status.String == "executed"
-	if executed && t.to.String == a.q.Recipient {
+	executed := t.Status == "executed"
+	if executed && t.To == a.q.Recipient {
 		h.KnownRecipient = true
 	}
-	if t.created.Int64 >= a.windowStart {
+	if t.CreatedAt >= a.windowStart {
 		h.RecentTransfers++
-		if t.toOwner.String != a.q.UserID {
-			a.recipients[t.to.String] = true
+		if t.ToOwner != a.q.UserID {
+			a.recipients[t.To] = true
 		}
 	}
-	if t.created.Int64 >= a.lookbackStart && executed && t.kind.String == "cash" && t.asset.String == a.q.Currency {
+	if t.CreatedAt >= a.lookbackStart && executed && t.Kind == "cash" && t.Asset == a.q.Currency {
 		h.Transfers++
 		if len(a.sample) < UsualSample {
-			a.sample = append(a.sample, t.amount.Int64)
+			a.sample = append(a.sample, t.Amount)
 		}
 	}
 }

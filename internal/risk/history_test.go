@@ -278,7 +278,7 @@ func TestLoadHistory(t *testing.T) {
 			in := risk.Input{Now: hnow.Add(6 * time.Hour), Amount: 2_000, Currency: "USD", UserID: "usr_alice",
 				Recipient: "acct_carol", IP: "198.51.100.9", UserAgent: "NewPhone"}
 			in.History = risk.History{KnownIP: true, KnownDevice: true, KnownRecipient: true} // ignored
-			a, err := risk.NewScorer(db, c).Assess(context.Background(), in, "ses_current")
+			a, err := risk.NewScorer(db, c, nil).Assess(context.Background(), in, "ses_current")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -399,11 +399,11 @@ func TestScorerWithoutRulesReadsNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		in := risk.Input{Now: hnow, Amount: 1, Currency: "USD", UserID: "usr_nobody", Recipient: "acct_x"}
-		a, err := risk.NewScorer(db, off).Assess(context.Background(), in, "ses_x")
+		a, err := risk.NewScorer(db, off, nil).Assess(context.Background(), in, "ses_x")
 		if err != nil || a.Score != 0 || a.Review || len(a.Reasons) != 0 {
 			t.Fatalf("no rules: %+v %v", a, err)
 		}
-		if _, err := risk.NewScorer(db, risk.Default()).Assess(context.Background(), in, "ses_x"); !store.IsNotFound(err) {
+		if _, err := risk.NewScorer(db, risk.Default(), nil).Assess(context.Background(), in, "ses_x"); !store.IsNotFound(err) {
 			t.Fatalf("with rules, an unknown user: %v, want not found", err)
 		}
 	})

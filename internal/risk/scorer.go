@@ -10,12 +10,16 @@ import (
 // History from the database: the I/O-bound half the transfer service calls
 // (through an adapter in the wiring, since risk does not know its types).
 type Scorer struct {
-	db  *store.DB
-	cfg Config
+	db    *store.DB
+	cfg   Config
+	cache *Cache // nil: every assessment reads the database
 }
 
-// NewScorer returns a Scorer. cfg should have passed Validate.
-func NewScorer(db *store.DB, cfg Config) *Scorer { return &Scorer{db: db, cfg: cfg} }
+// NewScorer returns a Scorer. cfg should have passed Validate. A nil cache
+// reads every History from the database.
+func NewScorer(db *store.DB, cfg Config, cache *Cache) *Scorer {
+	return &Scorer{db: db, cfg: cfg, cache: cache}
+}
 
 // Config returns the configuration the Scorer assesses with.
 func (s *Scorer) Config() Config { return s.cfg }
@@ -34,12 +38,31 @@ func (s *Scorer) AssessTo(ctx context.Context, in Input, sessionID, recipientOwn
 	}
 	q := s.cfg.Query(in, sessionID)
 	q.RecipientOwner = recipientOwner
-	h, err := LoadHistory(ctx, s.db, q)
+	h, err := s.history(ctx, q)
 	if err != nil {
 		return Assessment{}, err
 	}
 	in.History = h
 	return s.cfg.Assess(in), nil
+}
+
+// history is LoadHistory through the cache, when there is one.
+func (s *Scorer) history(ctx context.Context, q Query) (History, error) {
+	if s.cache == nil {
+		return LoadHistory(ctx, s.db, q)
+	}
+	if err := q.check(); err != nil {
+		return History{}, err
+	}
+	snap, stamp := s.cache.lookup(q)
+	if snap == nil {
+		var err error
+		if snap, err = loadSnapshot(ctx, s.db, q.UserID, q.Now); err != nil {
+			return History{}, err
+		}
+		snap = s.cache.store(q.UserID, snap, stamp)
+	}
+	return snap.history(ctx, s.db, q)
 }
 
 // anyEnabled reports whether some rule is enabled.

@@ -147,7 +147,11 @@ func (s *Service) submit(ctx context.Context, a Actor, idem Idem, build func(con
 	if d.reverses != nil && t.Kind == KindReversal && t.Status == StatusPendingApproval {
 		// No money moves until it is approved: one plain transaction.
 		// The unique index on reverses_id refuses a second waiting reversal.
-		return t, s.writeRows(ctx, claims, rows)
+		if err := s.writeRows(ctx, claims, rows); err != nil {
+			return Transfer{}, err
+		}
+		s.committed(t)
+		return t, nil
 	}
 	var op journal.Op
 	switch {
@@ -179,7 +183,12 @@ func (s *Service) submit(ctx context.Context, a Actor, idem Idem, build func(con
 		}
 		return Transfer{}, limitRefusal(err)
 	}
-	return after(res), nil
+	t = after(res)
+	s.committed(t)
+	if d.reverses != nil {
+		s.committed(reversedBy(*d.reverses, t))
+	}
+	return t, nil
 }
 
 // newRow is the INSERT of a new transfer; the balance it left comes from

@@ -147,12 +147,14 @@ func (s *Service) applyDecision(ctx context.Context, a Actor, t Transfer, decisi
 			Args: []any{reason, store.Micros(now), store.Micros(now), t.ID, waiting}}
 	}
 	claims := []journal.Row{claim}
+	var original *Transfer // a reversal's, once it executes
 	switch {
 	case t.Kind == KindReversal && decision == DecisionApprove:
 		orig, err := s.Get(ctx, Viewer{All: true}, t.ReversesID)
 		if err != nil {
 			return Transfer{}, err
 		}
+		original = &orig
 		op = journal.Reverse{EntryID: orig.EntryID, ReversalID: t.EntryID, Now: now,
 			Memo:     clipText("Reversal of "+orig.ID+": "+t.Reason, ledger.MaxMemoLen),
 			Metadata: map[string]string{"transfer_id": t.ID, "reverses": orig.ID},
@@ -163,7 +165,11 @@ func (s *Service) applyDecision(ctx context.Context, a Actor, t Transfer, decisi
 		if store.IsUniqueViolation(err) {
 			return Transfer{}, fault.New(CodeAlreadyDecided, "You already decided about this transfer.")
 		}
-		return t, err
+		if err != nil {
+			return Transfer{}, err
+		}
+		s.committed(t)
+		return t, nil
 	case decision == DecisionApprove:
 		op = journal.PostHold{HoldID: t.HoldID, EntryID: t.EntryID, Kind: t.Kind, Memo: t.Memo, Now: now,
 			Claims: claims, Rows: rows, Updates: []journal.Update{update}}
@@ -180,7 +186,12 @@ func (s *Service) applyDecision(ctx context.Context, a Actor, t Transfer, decisi
 	case err != nil:
 		return Transfer{}, err
 	}
-	return after(res), nil
+	t = after(res)
+	s.committed(t)
+	if original != nil {
+		s.committed(reversedBy(*original, t))
+	}
+	return t, nil
 }
 
 // ReverseRequest asks to undo an executed transfer.
@@ -289,18 +300,22 @@ func (s *Service) expire(ctx context.Context, transferID string) (bool, error) {
 		SQL:  `UPDATE transfers SET status = 'expired', decided_at = ?, updated_at = ? WHERE id = ? AND status = ?`,
 		Args: []any{store.Micros(now), store.Micros(now), t.ID, waiting}}
 	if t.HoldID == "" {
-		err := s.transition(ctx, update, rows)
+		err = s.transition(ctx, update, rows)
 		if fault.Is(err, codeStaleDecision) {
 			return false, nil
 		}
-		return err == nil, err
+	} else {
+		_, err = s.eng.Submit(ctx, journal.VoidHold{HoldID: t.HoldID, Now: now, Rows: rows,
+			Updates: []journal.Update{update}, Counters: releaseLimits(t)})
+		if fault.Is(err, journal.CodeStale) || fault.Is(err, ledger.CodeHoldNotPending) {
+			return false, nil // decided meanwhile
+		}
 	}
-	_, err = s.eng.Submit(ctx, journal.VoidHold{HoldID: t.HoldID, Now: now, Rows: rows,
-		Updates: []journal.Update{update}, Counters: releaseLimits(t)})
-	if fault.Is(err, journal.CodeStale) || fault.Is(err, ledger.CodeHoldNotPending) {
-		return false, nil // decided meanwhile
+	if err != nil {
+		return false, err
 	}
-	return err == nil, err
+	s.committed(t)
+	return true, nil
 }
 
 // transition is a status change that moves no money: the conditional

@@ -202,15 +202,23 @@ type Assessor interface {
 	Assess(ctx context.Context, in RiskInput) (Risk, error)
 }
 
+// Observer is an Assessor that keeps the history it assesses against in
+// memory: it hears of every transfer the service committed, new or with a
+// new status, right after the commit. Committed must be quick.
+type Observer interface {
+	Committed(t Transfer)
+}
+
 // Service implements the transfer use cases.
 type Service struct {
-	db     *store.DB
-	eng    *journal.Engine
-	accts  *accounts.Service
-	keys   *idempotency.Keeper
-	policy policy.Policy
-	risk   Assessor
-	now    func() time.Time
+	db       *store.DB
+	eng      *journal.Engine
+	accts    *accounts.Service
+	keys     *idempotency.Keeper
+	policy   policy.Policy
+	risk     Assessor
+	observer Observer // the Assessor, when it is one
+	now      func() time.Time
 }
 
 // Deps are the service's collaborators.
@@ -229,7 +237,25 @@ func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{db: d.DB, eng: d.Engine, accts: d.Accounts, keys: d.Keys, policy: d.Policy, risk: d.Risk, now: d.Now}
+	s := &Service{db: d.DB, eng: d.Engine, accts: d.Accounts, keys: d.Keys, policy: d.Policy, risk: d.Risk, now: d.Now}
+	s.observer, _ = d.Risk.(Observer)
+	return s
+}
+
+// committed tells the observer about transfers just committed.
+func (s *Service) committed(ts ...Transfer) {
+	if s.observer == nil {
+		return
+	}
+	for _, t := range ts {
+		s.observer.Committed(t)
+	}
+}
+
+// reversedBy is original as a reversal that executed left it.
+func reversedBy(original Transfer, reversal Transfer) Transfer {
+	original.Status, original.ReversalID, original.UpdatedAt = StatusReversed, reversal.ID, reversal.UpdatedAt
+	return original
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
