@@ -14,8 +14,11 @@
 // operations in queue order to an in-memory view that reflects the earlier
 // operations of the same batch, writes the accepted operations' rows with
 // multi-row statements, and commits once. A durable
-// commit (SQLite synchronous=FULL, PostgreSQL fsync + synchronous_commit)
-// is paid once per batch instead of once per operation. While callers are
+// commit (PostgreSQL fsync + synchronous_commit; on SQLite the store's WAL
+// fsync) is paid once per batch instead of once per operation. On SQLite
+// the writer does not wait for it: it commits (store.DB.WriteDeferred),
+// starts the next batch, and the batch's callers are answered once the
+// store reports the commit durable. While callers are
 // active the writer lingers briefly (Options.Linger, ending early once
 // arrivals pause) so that the callers it just answered make it into the
 // next batch; a lone caller never waits.

@@ -86,7 +86,8 @@ type Engine struct {
 	running     atomic.Bool
 
 	stats     stats
-	lastBatch int // size of the previous batch; the writer's own
+	answering sync.WaitGroup // batches whose callers are not answered yet
+	lastBatch int            // size of the previous batch; the writer's own
 	// beforeBatch, when set (tests only), runs in the writer after a batch
 	// was collected and before its transaction starts.
 	beforeBatch func(n int)
@@ -232,6 +233,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.runBatch(base, e.opt.BatchTimeout, batch)
 		case <-ctx.Done():
 			e.stop(base)
+			e.answering.Wait()
 			return nil
 		}
 	}
@@ -331,15 +333,27 @@ func (e *Engine) runBatch(ctx context.Context, timeout time.Duration, reqs []*re
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	outs := e.execute(ctx, reqs)
-	for i, r := range reqs {
-		r.done <- outs[i]
+	outs, durable := e.execute(ctx, reqs)
+	answer := func() {
+		if err := durable(); err != nil {
+			e.opt.Logger.Error("ledger batch committed but not durable", "ops", len(reqs), "err", err)
+			for i := range outs {
+				outs[i] = outcome{err: fmt.Errorf("ledger batch of %d operations: %w: %w", len(reqs), ErrOutcomeUnknown, err)}
+			}
+		}
+		for i, r := range reqs {
+			r.done <- outs[i]
+		}
 	}
+	// The next batch runs while this one's commit is made durable; its
+	// callers hear only after that.
+	e.answering.Go(answer)
 }
 
 // execute runs the batch in fast mode and, if its writes fail or a claim is
-// taken, once more in careful mode.
-func (e *Engine) execute(ctx context.Context, reqs []*request) []outcome {
+// taken, once more in careful mode. Nobody may hear of the outcomes before
+// the returned Durable has returned (see store.WriteDeferred).
+func (e *Engine) execute(ctx context.Context, reqs []*request) ([]outcome, store.Durable) {
 	e.stats.batches.Add(1)
 	e.stats.ops.Add(int64(len(reqs)))
 	for {
@@ -349,11 +363,14 @@ func (e *Engine) execute(ctx context.Context, reqs []*request) []outcome {
 		}
 	}
 	b := newBatch(e, reqs)
-	var err error
+	var (
+		err     error
+		durable store.Durable = func() error { return nil }
+	)
 	if b.pg {
 		err = e.runPipelined(ctx, b)
 	} else {
-		err = e.db.Write(ctx, func(tx *store.Tx) error { return b.runTx(ctx, tx, false) })
+		durable, err = e.db.WriteDeferred(ctx, func(tx *store.Tx) error { return b.runTx(ctx, tx, false) })
 	}
 	if err != nil && !b.fnDone && ctx.Err() == nil {
 		// The writes (or a claim, or an update) failed: run op by op so
@@ -375,7 +392,7 @@ func (e *Engine) execute(ctx context.Context, reqs []*request) []outcome {
 		for i := range outs {
 			outs[i].err = fmt.Errorf("ledger batch of %d operations: %w", len(reqs), err)
 		}
-		return outs
+		return outs, durable
 	}
 	for i := range outs {
 		p := &b.plans[i]
@@ -387,7 +404,7 @@ func (e *Engine) execute(ctx context.Context, reqs []*request) []outcome {
 		e.stats.committed.Add(1)
 		outs[i].res = p.result()
 	}
-	return outs
+	return outs, durable
 }
 
 // Stats are counters since New.

@@ -40,8 +40,9 @@ import (
 // the same without this checkpointer). A RESTART blocked by such a reader
 // is counted in WALStats.Blocked and retried at the next nudge.
 //
-// Durability is unchanged: a commit is durable when the WAL is synced
-// (synchronous=FULL), whoever checkpoints later; a checkpoint syncs the WAL
+// Durability does not depend on checkpoints: a commit is durable once the
+// WAL is synced after it (durable.go), whoever checkpoints later; a
+// checkpoint (its connection runs with synchronous=FULL) syncs the WAL
 // before copying and the database file after.
 const (
 	// DefaultWALMaxFrames is the default bound on the WAL, in pages

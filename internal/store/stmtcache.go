@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 )
 
@@ -148,7 +149,8 @@ func (t *Tx) cached(query string) *sql.Stmt {
 // engines, and on PostgreSQL it costs one round trip instead of three
 // (BEGIN, the statement, COMMIT). On SQLite it runs on the read pool
 // through the readers' statement cache. fn reads the rows; Query closes
-// them and returns their error.
+// them and returns their error. Like Read, it returns only once what it
+// read is durable.
 func (db *DB) Query(ctx context.Context, query string, args []any, fn func(*sql.Rows) error) error {
 	var (
 		rows *sql.Rows
@@ -169,9 +171,13 @@ func (db *DB) Query(ctx context.Context, query string, args []any, fn func(*sql.
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	if err := fn(rows); err != nil {
+	err = fn(rows)
+	err = errors.Join(err, rows.Close())
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
 		return err
 	}
-	return rows.Err()
+	return db.readDurable(ctx)
 }

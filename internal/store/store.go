@@ -5,8 +5,10 @@
 //   - Write runs a function in one read-write transaction and commits once.
 //     Serialization failures, deadlocks and SQLITE_BUSY are retried (the
 //     function runs again from scratch) up to a configured number of attempts.
-//   - SQLite runs in WAL mode with synchronous=FULL (a commit is durable when
-//     it returns), foreign keys on and a busy timeout. All writes go through
+//   - SQLite runs in WAL mode, foreign keys on and a busy timeout. A Write
+//     returns once its commit is durable, as with synchronous=FULL, but the
+//     fsync runs beside the writer, not inside its COMMIT (durable.go), and
+//     reads wait for the writes they saw to be durable. All writes go through
 //     one connection that opens transactions with BEGIN IMMEDIATE, so writers
 //     queue in the pool instead of failing on lock upgrades; reads use a
 //     separate pool of read-only connections that never block the writer.
@@ -75,6 +77,7 @@ type DB struct {
 	rebound     sync.Map      // query text → PostgreSQL form
 	ckpt        *checkpointer // SQLite: background WAL checkpoints
 	ckConn      *sql.DB       // SQLite: the checkpointer's connection
+	sync        *syncer       // SQLite: fsyncs the WAL after commits
 	stmts       stmtCache     // SQLite: statements prepared on the writer
 	rstmts      stmtCache     // SQLite: statements prepared on the readers
 
@@ -128,13 +131,15 @@ func (db *DB) openSQLite(path string, opt Options) error {
 	}
 	// Pragmas run on every new connection, in this order: busy_timeout first
 	// so that switching to WAL itself waits for locks.
-	base := path + "?_pragma=busy_timeout(" + fmt.Sprint(sqliteBusyTimeout.Milliseconds()) + ")" +
-		"&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)"
+	common := path + "?_pragma=busy_timeout(" + fmt.Sprint(sqliteBusyTimeout.Milliseconds()) + ")" +
+		"&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)"
+	base := common + "&_pragma=synchronous(FULL)"
 	// The writer does not checkpoint in its commits (the checkpointer does),
 	// except as a backstop far past the bound; journal_size_limit truncates
-	// a WAL that grew past the bound (a long reader) once it is reset.
+	// a WAL that grew past the bound (a long reader) once it is reset. It
+	// does not fsync in its commits either: the syncer does (durable.go).
 	walBytes := int64(opt.WALMaxFrames) * (sqlitePageSize + walFrameHeader)
-	w, err := sql.Open("sqlite", base+"&_txlock=immediate"+
+	w, err := sql.Open("sqlite", common+"&_pragma=synchronous(NORMAL)&_txlock=immediate"+
 		"&_pragma=wal_autocheckpoint("+fmt.Sprint(walBackstopFactor*opt.WALMaxFrames)+")"+
 		"&_pragma=journal_size_limit("+fmt.Sprint(walBytes)+")")
 	if err != nil {
@@ -171,6 +176,7 @@ func (db *DB) openSQLite(path string, opt Options) error {
 	ck.SetConnMaxIdleTime(0)
 	db.w, db.r, db.ckConn = w, r, ck
 	db.ckpt = newCheckpointer(ck, w, opt.WALMaxFrames, opt.CheckpointInterval)
+	db.sync = newSyncer(path)
 	return nil
 }
 
@@ -215,14 +221,19 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the checkpointer and closes the pools.
+// Close makes every commit durable, stops the checkpointer and closes the
+// pools.
 func (db *DB) Close() error {
+	var err error
+	if db.sync != nil {
+		err = db.sync.close()
+	}
 	if db.ckpt != nil {
 		db.ckpt.stop()
 	}
 	db.stmts.close()
 	db.rstmts.close()
-	err := db.w.Close()
+	err = errors.Join(err, db.w.Close())
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())
 	}
@@ -257,25 +268,64 @@ func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(ctx, t.db.Rebind(query), args...)
 }
 
-// Write runs fn in a read-write transaction and commits if fn returns nil.
-// On a retryable failure (serialization, deadlock, busy) the whole function is
-// run again, so fn must not have effects outside the transaction.
+// Write runs fn in a read-write transaction and commits if fn returns nil;
+// it returns once the commit is durable. On a retryable failure
+// (serialization, deadlock, busy) the whole function is run again, so fn
+// must not have effects outside the transaction.
 func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
+	wait, err := db.run(ctx, db.w, nil, fn)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// WriteDeferred is Write returning at COMMIT: the write is visible to this
+// process's later writes, but nobody may be told of it until the returned
+// Durable has returned nil (see durable.go). On PostgreSQL, and after an
+// error, the Durable returns at once. A Durable error means the outcome is
+// unknown: the write committed but may not survive a power loss.
+func (db *DB) WriteDeferred(ctx context.Context, fn func(*Tx) error) (Durable, error) {
 	return db.run(ctx, db.w, nil, fn)
 }
 
+// Sync makes every write committed so far durable (SQLite; a no-op on
+// PostgreSQL, whose commits are durable when they return).
+func (db *DB) Sync() error {
+	if db.sync == nil {
+		return nil
+	}
+	return db.sync.flush()
+}
+
 // Read runs fn in a read-only transaction (a consistent snapshot on both
-// engines).
+// engines). It returns only once everything fn could have read is durable.
 func (db *DB) Read(ctx context.Context, fn func(*Tx) error) error {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if db.dialect == Postgres {
 		opts.Isolation = sql.LevelRepeatableRead
 	}
-	return db.run(ctx, db.r, opts, fn)
+	if _, err := db.run(ctx, db.r, opts, fn); err != nil {
+		return err
+	}
+	return db.readDurable(ctx)
 }
 
-func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*Tx) error) error {
-	var err error
+// readDurable waits, after a read on SQLite, until every write it could
+// have seen is durable.
+func (db *DB) readDurable(ctx context.Context) error {
+	if db.sync == nil {
+		return nil
+	}
+	return db.sync.waitVisible(ctx)
+}
+
+func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*Tx) error) (Durable, error) {
+	if pool == db.w && db.sync != nil {
+		if err := db.sync.failed(); err != nil {
+			return durableNow, err
+		}
+	}
 	if db.dialect == SQLite {
 		// Statements first seen in this transaction are prepared once its
 		// connection is free again.
@@ -285,10 +335,15 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 			defer db.rstmts.preparePending(ctx, db.r)
 		}
 	}
+	var err error
 	for attempt := 1; attempt <= db.maxAttempts; attempt++ {
-		err = db.once(ctx, pool, opts, fn)
-		if err == nil || !IsRetryable(err) {
-			return err
+		var wait Durable
+		wait, err = db.once(ctx, pool, opts, fn)
+		if err == nil {
+			return wait, nil
+		}
+		if !IsRetryable(err) {
+			return durableNow, err
 		}
 		if attempt == db.maxAttempts {
 			break
@@ -297,17 +352,18 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 		d := time.Duration(attempt*attempt)*time.Millisecond + rand.N(2*time.Millisecond)
 		select {
 		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
+			return durableNow, errors.Join(err, ctx.Err())
 		case <-time.After(d):
 		}
 	}
-	return fmt.Errorf("transaction failed after %d attempts: %w", db.maxAttempts, err)
+	return durableNow, fmt.Errorf("transaction failed after %d attempts: %w", db.maxAttempts, err)
 }
 
-func (db *DB) once(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*Tx) error) (err error) {
+func (db *DB) once(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*Tx) error) (wait Durable, err error) {
+	wait = durableNow
 	sqlTx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return wait, fmt.Errorf("begin: %w", err)
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -319,15 +375,24 @@ func (db *DB) once(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fu
 		}
 	}()
 	if err = fn(&Tx{tx: sqlTx, db: db, write: pool == db.w}); err != nil {
-		return err
+		return wait, err
 	}
-	if err = sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+	if pool != db.w || db.sync == nil {
+		if err = sqlTx.Commit(); err != nil {
+			return wait, fmt.Errorf("commit: %w", err)
+		}
+		return wait, nil
 	}
-	if db.ckpt != nil && pool == db.w {
-		db.ckpt.notify()
+	// SQLite's writer: the commit may be visible once COMMIT begins, and
+	// becomes durable when the syncer's next fsync has run.
+	db.sync.beginCommit()
+	err = sqlTx.Commit()
+	durable := db.sync.committed()
+	if err != nil {
+		return wait, fmt.Errorf("commit: %w", err)
 	}
-	return nil
+	db.ckpt.notify()
+	return durable, nil
 }
 
 // Rebind rewrites "?" placeholders to "$1", "$2", … for PostgreSQL. Question

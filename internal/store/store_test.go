@@ -156,6 +156,52 @@ func TestWriteCommitsOrRollsBack(t *testing.T) {
 	})
 }
 
+// WriteDeferred commits like Write and hands back the wait for durability:
+// a failed function writes nothing and its Durable returns at once; a
+// committed write is visible to later writes, and to reads once durable.
+func TestWriteDeferred(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var waits []store.Durable
+		for i := range 20 {
+			wait, err := db.WriteDeferred(ctx, func(tx *store.Tx) error {
+				_, err := tx.Exec(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)`, fmt.Sprint("k", i), "v", i)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waits = append(waits, wait)
+		}
+		boom := errors.New("boom")
+		wait, err := db.WriteDeferred(ctx, func(tx *store.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO settings (key, value, updated_at) VALUES ('x', 'v', 0)`); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) || wait() != nil {
+			t.Fatalf("failed function: %v", err)
+		}
+		for i, w := range waits {
+			if err := w(); err != nil {
+				t.Fatalf("durable %d: %v", i, err)
+			}
+		}
+		if err := db.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		err = db.Read(ctx, func(tx *store.Tx) error {
+			return tx.QueryRow(ctx, `SELECT count(*) FROM settings WHERE key LIKE 'k%' OR key = 'x'`).Scan(&n)
+		})
+		if err != nil || n != 20 {
+			t.Fatalf("rows = %d (%v), want the 20 committed ones", n, err)
+		}
+	})
+}
+
 // Concurrent read-modify-write increments must neither be lost nor fail: on
 // SQLite the single writer serializes them, on PostgreSQL row locks and the
 // retry loop do.
