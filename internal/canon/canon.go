@@ -20,6 +20,14 @@ func Object(v any, max int) ([]byte, error) {
 	if v == nil {
 		return []byte("{}"), nil
 	}
+	if m, ok := v.(map[string]any); ok && flat(m) {
+		return flatObject(m, max)
+	}
+	return decodedObject(v, max)
+}
+
+// decodedObject is Object by marshalling, decoding and encoding again.
+func decodedObject(v any, max int) ([]byte, error) {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
@@ -99,4 +107,44 @@ func Clip(s string) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// flat reports whether m's keys and values are already in canonical form
+// when encoded as they are: valid UTF-8 keys, and values that are strings
+// of valid UTF-8, booleans, integers or nil. Invalid UTF-8 is the one thing
+// a decode and re-encode would change (encoding/json writes it as \ufffd,
+// which decodes to U+FFFD, written back as itself).
+func flat(m map[string]any) bool {
+	for k, v := range m {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		switch v := v.(type) {
+		case string:
+			if !utf8.ValidString(v) {
+				return false
+			}
+		case bool, int, int64, nil:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// flatObject is Object for a flat map: one encoding (keys sorted, HTML
+// characters unescaped), with no decode and re-encode, since the result
+// would be the same bytes.
+func flatObject(m map[string]any, max int) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(out) > max {
+		return nil, fmt.Errorf("%d bytes is more than %d", len(out), max)
+	}
+	return out, nil
 }
