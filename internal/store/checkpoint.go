@@ -46,8 +46,10 @@ import (
 // before copying and the database file after.
 const (
 	// DefaultWALMaxFrames is the default bound on the WAL, in pages
-	// (32 MiB at the 4 KiB page size).
-	DefaultWALMaxFrames = 8192
+	// (128 MiB at the 4 KiB page size). A transfer dirties about eight
+	// pages, so under load a smaller bound resets the WAL several times a
+	// second, and each reset holds the writer while it waits for readers.
+	DefaultWALMaxFrames = 32768
 	// DefaultCheckpointInterval is the default least time between two
 	// background checkpoints. Longer intervals copy a page changed many times
 	// once; the WAL bound holds whatever the interval.
