@@ -17,8 +17,10 @@ import (
 // Sealing limits.
 const (
 	// MaxSealBatch is the most events one seal transaction links. It bounds
-	// how long the transaction (on SQLite: the single writer) is held.
-	MaxSealBatch = 1000
+	// how long the transaction (on SQLite: the single writer) is held: at
+	// 25-40 µs an event on SQLite, a few milliseconds, which is the delay a
+	// batch of transfers waiting for the writer meanwhile can see.
+	MaxSealBatch = 250
 	// MaxSealRounds is the most seal transactions one SealOnce runs, so a
 	// call ends even while writers keep adding events faster than it seals.
 	MaxSealRounds = 100

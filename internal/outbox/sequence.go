@@ -12,8 +12,8 @@ import (
 const (
 	// MaxSequenceBatch is the most events one sequencer transaction numbers.
 	// It bounds how long that transaction (on SQLite: the single writer) is
-	// held.
-	MaxSequenceBatch = 1000
+	// held, and so the delay it adds to the transfers waiting for it.
+	MaxSequenceBatch = 250
 	// MaxSequenceRounds is the most sequencer transactions one SequenceOnce
 	// runs, so a call ends even while writers add events faster than it
 	// numbers them.
