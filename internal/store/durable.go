@@ -251,3 +251,24 @@ func (s *syncer) close() error {
 	}
 	return err
 }
+
+// syncWAL makes durable what was committed on the writer connection outside
+// Write (migrations run through their own library): it waits for the
+// commits Write made, then fsyncs the WAL once more.
+func (s *syncer) syncWAL() error {
+	if err := s.flush(); err != nil {
+		return err
+	}
+	f, err := os.Open(s.wal)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // no WAL: every commit is in the database file
+	}
+	if err != nil {
+		return fmt.Errorf("%w: open %s: %w", ErrNotDurable, s.wal, err)
+	}
+	defer f.Close()
+	if err := s.syncFile(f); err != nil {
+		return fmt.Errorf("%w: fsync %s: %w", ErrNotDurable, s.wal, err)
+	}
+	return nil
+}

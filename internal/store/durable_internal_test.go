@@ -303,9 +303,42 @@ func TestFailedFsyncIsFinal(t *testing.T) {
 	if _, err := countV(ctx, db, "d"); !errors.Is(err, ErrNotDurable) {
 		t.Fatalf("Query after a failed fsync: %v, want ErrNotDurable", err)
 	}
+	if err := db.Ping(ctx); !errors.Is(err, ErrNotDurable) { // readiness fails
+		t.Fatalf("Ping after a failed fsync: %v, want ErrNotDurable", err)
+	}
 	// Nothing of the refused write was written.
 	var n int
 	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM t WHERE v = 'e'`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("the refused write: %d rows (%v)", n, err)
+	}
+}
+
+// Migrations commit on the writer connection through their own library,
+// not through Write: MigrateUp returns only after an fsync of the WAL.
+func TestMigrationsAreMadeDurable(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite:///"+filepath.ToSlash(filepath.Join(t.TempDir(), "m.db")), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	g := gate(t, db)
+	var released atomic.Bool
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.MigrateUp(ctx)
+		if err == nil && !released.Load() {
+			err = errors.New("MigrateUp returned before the WAL was fsynced")
+		}
+		done <- err
+	}()
+	c := g.next(t)
+	if filepath.Base(c.path) != "m.db-wal" {
+		t.Fatalf("fsync of %s, want the WAL", c.path)
+	}
+	released.Store(true)
+	g.pass()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

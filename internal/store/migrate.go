@@ -63,9 +63,9 @@ func (db *DB) MigrateUp(ctx context.Context) (int, error) {
 	}
 	res, err := p.Up(ctx)
 	if err != nil {
-		return len(res), fmt.Errorf("migrate up: %w", err)
+		return len(res), errors.Join(fmt.Errorf("migrate up: %w", err), db.Sync())
 	}
-	return len(res), nil
+	return len(res), db.Sync()
 }
 
 // MigrateDown rolls back the latest migration. It reports false when nothing
@@ -79,9 +79,9 @@ func (db *DB) MigrateDown(ctx context.Context) (bool, error) {
 		if errors.Is(err, goose.ErrNoNextVersion) {
 			return false, nil
 		}
-		return false, fmt.Errorf("migrate down: %w", err)
+		return false, errors.Join(fmt.Errorf("migrate down: %w", err), db.Sync())
 	}
-	return true, nil
+	return true, db.Sync()
 }
 
 // MigrateReset rolls back every migration.
@@ -91,9 +91,9 @@ func (db *DB) MigrateReset(ctx context.Context) error {
 		return fmt.Errorf("migrations: %w", err)
 	}
 	if _, err := p.DownTo(ctx, 0); err != nil {
-		return fmt.Errorf("migrate down to 0: %w", err)
+		return errors.Join(fmt.Errorf("migrate down to 0: %w", err), db.Sync())
 	}
-	return nil
+	return db.Sync()
 }
 
 // MigrationStatus lists every known migration and whether it is applied.

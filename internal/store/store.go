@@ -210,8 +210,13 @@ func (db *DB) SQL() *sql.DB { return db.w }
 // ReadSQL exposes the read pool (the same pool on PostgreSQL).
 func (db *DB) ReadSQL() *sql.DB { return db.r }
 
-// Ping checks both pools.
+// Ping checks both pools, and on SQLite that no WAL fsync has failed.
 func (db *DB) Ping(ctx context.Context) error {
+	if db.sync != nil {
+		if err := db.sync.failed(); err != nil {
+			return err
+		}
+	}
 	if err := db.w.PingContext(ctx); err != nil {
 		return err
 	}
@@ -289,13 +294,14 @@ func (db *DB) WriteDeferred(ctx context.Context, fn func(*Tx) error) (Durable, e
 	return db.run(ctx, db.w, nil, fn)
 }
 
-// Sync makes every write committed so far durable (SQLite; a no-op on
-// PostgreSQL, whose commits are durable when they return).
+// Sync makes every write committed so far durable, those of migrations
+// too (SQLite; a no-op on PostgreSQL, whose commits are durable when they
+// return).
 func (db *DB) Sync() error {
 	if db.sync == nil {
 		return nil
 	}
-	return db.sync.flush()
+	return db.sync.syncWAL()
 }
 
 // Read runs fn in a read-only transaction (a consistent snapshot on both
