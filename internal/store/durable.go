@@ -89,6 +89,7 @@ type syncer struct {
 
 	mu       sync.Mutex
 	f        *os.File      // the WAL, open while the database is
+	old      []*os.File    // WAL files replaced since (see startLocked)
 	durable  uint64        // every commit up to this one is durable
 	started  uint64        // the highest commit an fsync under way covers
 	inFlight int           // fsyncs under way
@@ -125,6 +126,13 @@ func (s *syncer) startLocked() {
 	if target <= s.started || s.inFlight >= maxSyncsInFlight || s.err != nil {
 		return
 	}
+	if s.f != nil && !s.sameWAL() {
+		// The WAL was replaced (SQLite deletes it when the last connection
+		// to the database closes): fsync the file that is there now. The
+		// old one is closed with the syncer, since an fsync may still use
+		// it.
+		s.old, s.f = append(s.old, s.f), nil
+	}
 	if s.f == nil {
 		f, err := os.Open(s.wal)
 		if err != nil {
@@ -136,6 +144,16 @@ func (s *syncer) startLocked() {
 	s.started = target
 	s.inFlight++
 	go s.fsync(s.f, target, !s.dirDone)
+}
+
+// sameWAL reports whether s.f is still the file at the WAL's path.
+func (s *syncer) sameWAL() bool {
+	at, err := os.Stat(s.wal)
+	if err != nil {
+		return true // nothing better to sync; an fsync error will tell
+	}
+	open, err := s.f.Stat()
+	return err == nil && os.SameFile(at, open)
 }
 
 // fsync makes the commits up to target durable.
@@ -245,9 +263,13 @@ func (s *syncer) close() error {
 		<-ch
 		s.mu.Lock()
 	}
-	if s.f != nil && !s.closed {
+	if !s.closed {
 		s.closed = true
-		err = errors.Join(err, s.f.Close())
+		for _, f := range append(s.old, s.f) {
+			if f != nil {
+				err = errors.Join(err, f.Close())
+			}
+		}
 	}
 	return err
 }

@@ -342,3 +342,56 @@ func TestMigrationsAreMadeDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Should the WAL file be replaced under the syncer, the next fsync is of
+// the file now at the WAL's path, not of the old one. (The syncer alone,
+// on a file of its own: SQLite would not survive the swap.)
+func TestReplacedWALIsReopened(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "x.db")
+	wal := dbPath + "-wal"
+	if err := os.WriteFile(wal, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newSyncer(dbPath)
+	t.Cleanup(func() { s.close() })
+	var mu sync.Mutex
+	var current []bool // per WAL fsync: was it of the file at the path?
+	s.syncFile = func(f *os.File) error {
+		if f.Name() == dir {
+			return nil
+		}
+		open, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		at, err := os.Stat(wal)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		current = append(current, os.SameFile(open, at))
+		mu.Unlock()
+		return nil
+	}
+	commit := func() {
+		t.Helper()
+		s.beginCommit()
+		if err := s.committed()(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit()
+	if err := os.Rename(wal, wal+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(wal, []byte("two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(current) != 2 || !current[0] || !current[1] {
+		t.Fatalf("fsyncs of the file at the WAL's path: %v, want [true true]", current)
+	}
+}
