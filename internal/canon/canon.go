@@ -21,7 +21,9 @@ func Object(v any, max int) ([]byte, error) {
 		return []byte("{}"), nil
 	}
 	if m, ok := v.(map[string]any); ok && flat(m) {
-		return flatObject(m, max)
+		// Already canonical once encoded: the decode and re-encode below
+		// would give the same bytes.
+		return encode(m, max)
 	}
 	return decodedObject(v, max)
 }
@@ -43,10 +45,16 @@ func decodedObject(v any, max int) ([]byte, error) {
 	if err := dec.Decode(&obj); err != nil || obj == nil {
 		return nil, errors.New("not a JSON object")
 	}
+	return encode(obj, max)
+}
+
+// encode writes m compact, keys sorted, HTML characters unescaped, and
+// refuses more than max bytes.
+func encode(m map[string]any, max int) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(obj); err != nil {
+	if err := enc.Encode(m); err != nil {
 		return nil, err
 	}
 	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
@@ -130,21 +138,4 @@ func flat(m map[string]any) bool {
 		}
 	}
 	return true
-}
-
-// flatObject is Object for a flat map: one encoding (keys sorted, HTML
-// characters unescaped), with no decode and re-encode, since the result
-// would be the same bytes.
-func flatObject(m map[string]any, max int) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return nil, err
-	}
-	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if len(out) > max {
-		return nil, fmt.Errorf("%d bytes is more than %d", len(out), max)
-	}
-	return out, nil
 }
