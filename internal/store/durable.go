@@ -294,3 +294,16 @@ func (s *syncer) syncWAL() error {
 	}
 	return nil
 }
+
+// SetFsync replaces the WAL fsync of a SQLite database (a no-op on
+// PostgreSQL), for tests that must hold an fsync or make one fail. fn is
+// called with the WAL file, or with its directory once. Call it before the
+// database is used concurrently.
+func (db *DB) SetFsync(fn func(f *os.File) error) {
+	if db.sync == nil {
+		return
+	}
+	db.sync.mu.Lock()
+	defer db.sync.mu.Unlock()
+	db.sync.syncFile = fn
+}
