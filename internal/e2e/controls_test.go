@@ -252,8 +252,11 @@ func TestRejectAndExpiryReleaseTheHold(t *testing.T) {
 		}
 		env.Clock.Advance(2 * time.Hour)
 		c.relogin(t)
-		if n, err := env.App.Transfers().ExpireDue(ctx, env.Clock.Now()); err != nil || n != 1 {
-			t.Fatalf("expired %d, want 1: %v", n, err)
+		// The server's own sweeper (every second, on the same clock) may
+		// have expired it first: exactly one of the two does, which the
+		// status and the single transfer.expired event below show.
+		if n, err := env.App.Transfers().ExpireDue(ctx, env.Clock.Now()); err != nil || n > 1 {
+			t.Fatalf("expired %d, want at most 1: %v", n, err)
 		}
 		resp, err = c.alice.Get(ctx, "/api/v1/transfers/"+tr.ID)
 		mustStatus(t, resp, err, http.StatusOK)
