@@ -234,7 +234,9 @@ func (s *Service) Refresh(ctx context.Context, m Meta, refreshToken string) (Tok
 		out.AccessToken, err = s.issueAccessToken(userID, sid, now)
 		return err
 	})
-	if revoked != "" && err == nil {
+	if revoked != "" {
+		// Also after an error: the revocation may have committed (a
+		// failed fsync), and forgetting cached state is always safe.
 		s.cache.dropSession(revoked)
 		s.notifyUserChanged(owner)
 	}
