@@ -89,7 +89,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if linger == 0 {
 		linger = -1 // the engine's "never wait"
 	}
-	a.eng = journal.New(db, journal.Options{MaxBatch: cfg.LedgerMaxBatch, Linger: linger, Logger: log})
+	// The engine seals its operations' audit events and numbers their
+	// outbox events as it inserts them; the sealer and the sequencer below
+	// handle everything recorded elsewhere.
+	a.eng = journal.New(db, journal.Options{MaxBatch: cfg.LedgerMaxBatch, Linger: linger, Logger: log,
+		Chains: []journal.Chain{audit.NewLinker(), outbox.NewLinker()}})
 	a.accts = accounts.New(accounts.Deps{DB: db, Now: opt.Now})
 	keys := idempotency.New(db, cfg.IdempotencyRetention)
 	rc, err := riskConfig(cfg)

@@ -32,6 +32,17 @@
 // chain whose head disagrees with its newest sealed event (ErrHeadMismatch),
 // so tampering at the end of the chain is not built upon.
 //
+// A writer that records many events per transaction (the posting engine)
+// may instead seal them as it inserts them, with a Linker: in its own
+// transaction it locks the head (PostgreSQL: the head row, which the sealer
+// locks too), checks it against the newest sealed event, and inserts each
+// event with the seq, prev_hash and hash the sealer would have given it.
+// Such an event is written once and is never unsealed. The chain is the
+// same one, with the same hashes, and Verify does not tell the two apart;
+// chain order is then the order in which the sealer and the linkers took
+// the head. Where the check fails, the Linker leaves its events unsealed
+// for the sealer, which reports the mismatch.
+//
 // # Guarantee
 //
 // Verify (the `fiscus audit verify` command) walks the sealed events by seq,

@@ -45,7 +45,7 @@ func SeedSealed(ctx context.Context, db *store.DB, n int) error {
 	var headHash [HashSize]byte
 	err := db.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		headSeq, headHash, err = readHead(ctx, tx)
+		headSeq, headHash, err = readHead(ctx, tx, false)
 		return err
 	})
 	if err != nil {

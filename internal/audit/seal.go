@@ -159,7 +159,7 @@ func (s *Sealer) sealBatch(ctx context.Context) (int, error) {
 				return fmt.Errorf("lock: %w", err)
 			}
 		}
-		headSeq, headHash, err := readHead(ctx, tx)
+		headSeq, headHash, err := readHead(ctx, tx, true)
 		if err != nil {
 			return err
 		}
@@ -213,12 +213,19 @@ func (s *Sealer) sealBatch(ctx context.Context) (int, error) {
 }
 
 // readHead returns the chain head: the last seq (0 for an empty chain) and
-// its hash (genesis for an empty chain).
-func readHead(ctx context.Context, tx *store.Tx) (int64, [HashSize]byte, error) {
+// its hash (genesis for an empty chain). With lock, on PostgreSQL, it locks
+// the head row until commit.
+func readHead(ctx context.Context, tx *store.Tx, lock bool) (int64, [HashSize]byte, error) {
 	var seq int64
 	var h []byte
 	var out [HashSize]byte
-	err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &h)
+	q := `SELECT seq, hash FROM audit_head WHERE id = 1`
+	if lock && tx.Dialect() == store.Postgres {
+		// Held until commit: a Linker (the posting engine sealing its own
+		// events) waits here, and so does this sealer for a Linker.
+		q += ` FOR UPDATE`
+	}
+	err := tx.QueryRow(ctx, q).Scan(&seq, &h)
 	if store.IsNotFound(err) {
 		return 0, out, fmt.Errorf("%w: the head row is missing", ErrHeadMismatch)
 	}

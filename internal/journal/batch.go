@@ -106,10 +106,11 @@ type batch struct {
 	// again before COMMIT.
 	countersMade []string
 	plans        []plan
+	chains       chainState
 }
 
 func newBatch(e *Engine, reqs []*request) *batch {
-	return &batch{reqs: reqs, pg: e.db.Dialect() == store.Postgres, assets: e.opt.Assets()}
+	return &batch{reqs: reqs, pg: e.db.Dialect() == store.Postgres, assets: e.opt.Assets(), chains: chainState{chains: e.opt.Chains}}
 }
 
 // Account implements ledger.View.
@@ -276,6 +277,7 @@ func (b *batch) runFast(ctx context.Context, ex executor, final []step) error {
 		return err
 	}
 	steps = append(steps, ws...)
+	steps = append(steps, b.chains.advanceSteps(final != nil)...)
 	steps = append(steps, b.updateSteps(acc, final != nil)...)
 	steps = append(steps, final...)
 	if err := ex.run(ctx, steps); err != nil {
@@ -307,7 +309,7 @@ func (b *batch) runCareful(ctx context.Context, tx *store.Tx, ex executor) error
 			b.settle(&b.plans[i])
 		}
 	}
-	return ex.run(ctx, b.dropUnusedCounters(b.accepted()))
+	return ex.run(ctx, append(b.dropUnusedCounters(b.accepted()), b.chains.advanceSteps(false)...))
 }
 
 // writeOne writes operation i (planned as p) inside a savepoint: on
@@ -316,6 +318,7 @@ func (b *batch) runCareful(ctx context.Context, tx *store.Tx, ex executor) error
 // recorded in p.err and leaves nothing behind; a returned error aborts the
 // transaction.
 func (b *batch) writeOne(ctx context.Context, tx *store.Tx, ex executor, i int, p *plan) error {
+	marks := b.chains.marks()
 	if _, err := tx.Exec(ctx, "SAVEPOINT journal_op"); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
@@ -327,10 +330,12 @@ func (b *batch) writeOne(ctx context.Context, tx *store.Tx, ex executor, i int, 
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT journal_op"); err != nil {
 			return fmt.Errorf("rollback to savepoint: %w", err)
 		}
-		// Rows made to exist (and locks taken) inside the savepoint are gone.
+		// Rows made to exist (and locks taken) inside the savepoint are gone,
+		// and so are the operation's chained rows.
 		for _, k := range ensured {
 			delete(b.base, k)
 		}
+		b.chains.rewind(marks)
 		*p = plan{err: refusal}
 		return nil
 	}

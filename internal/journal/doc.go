@@ -113,6 +113,22 @@
 // against the committed row: a concurrent rejection that won makes the
 // approval affect 0 rows.
 //
+// # Chains
+//
+// Some extra rows belong to a sequence kept in a one-row head: the audit
+// log's hash chain, the outbox's delivery order. Without help they are
+// inserted plain and numbered afterwards by a worker's own transaction,
+// which rewrites each of them. A Chain (Options.Chains; audit.Linker and
+// outbox.Linker) numbers them in the batch's transaction instead: once
+// the batch's load reads the chains' heads (on PostgreSQL: locks them, in
+// the load's last round trip), the writes add the chain's columns to each
+// accepted operation's rows in queue order, and a checked UPDATE moves the
+// heads along with the writes. In careful mode the heads are read before
+// the operations' savepoints, and a refused operation's rows give their
+// places back. A Chain may decline a head it cannot extend (one
+// that contradicts its table); the rows are then inserted plain, for the
+// worker, which reports the problem, and the operations still commit.
+//
 // # Counters
 //
 // A Counter is a running total with an optional ceiling, such as a
@@ -140,7 +156,13 @@
 // resolves the rare deadlock they allow by aborting one batch, which is
 // run again (Stats.Retried): the balance rows a batch creates for first
 // uses of an (account, asset), and the caller's rows its updates touch (in
-// queue order; they are locked last, after everything of the ledger).
+// queue order; they are locked last, after everything of the ledger). The
+// chains' heads are locked at the end of the load, after the rows it
+// locks and before the balance rows it may create. The workers that also
+// lock the heads lock nothing of the ledger; between two batches (two
+// replicas), the heads add one more case of the rare deadlock above (a
+// balance row that appeared between one batch's load and its creation of
+// it, locked meanwhile by the other batch's load), resolved the same way.
 //
 // # Cancellation and shutdown
 //

@@ -41,6 +41,9 @@ type Options struct {
 	// per Submit, so a registry swapped behind an atomic pointer takes
 	// effect at once.
 	Assets func() *money.Registry
+	// Chains number the rows of their tables inside the batch transaction
+	// (see Chain); the engine uses them from its writer goroutine only.
+	Chains []Chain
 	Logger *slog.Logger
 }
 

@@ -51,6 +51,7 @@ func (b *batch) load(ctx context.Context, ex executor, prefix []step) error {
 	b.entriesBase = map[string]entryState{}
 	b.countersBase = map[string]int64{}
 	b.countersMade = nil
+	b.chains.reset()
 	if p1 := b.phase1(); len(p1) > 0 {
 		if err := ex.run(ctx, append(prefix, p1...)); err != nil {
 			return fmt.Errorf("load holds and entries: %w", err)
@@ -58,8 +59,18 @@ func (b *batch) load(ctx context.Context, ex executor, prefix []step) error {
 		prefix = nil
 	}
 	steps := append(prefix, b.phase2()...)
-	if err := ex.run(ctx, append(steps, b.counterSteps()...)); err != nil {
+	steps = append(steps, b.counterSteps()...)
+	chained := b.chains.wanted(b.reqs)
+	if chained {
+		// Last: on PostgreSQL the heads are locked after everything else
+		// the load locks (see Lock order).
+		steps = append(steps, b.chains.headSteps(b.pg)...)
+	}
+	if err := ex.run(ctx, steps); err != nil {
 		return fmt.Errorf("load balances: %w", err)
+	}
+	if chained {
+		return b.chains.begin()
 	}
 	return nil
 }

@@ -136,32 +136,37 @@ func (b *batch) claimSteps(acc []*plan, pipelined bool) []step {
 // everything else the plans write. If one affects another number of rows
 // than it wants, the steps fail with errCheckFailed, which sends the batch
 // to careful mode (where the operation at fault is refused with CodeStale).
-// In a pipeline the count is checked by the statement itself, as for
-// claims: the update runs inside a WITH whose outer SELECT divides by zero
-// when the count is wrong, which aborts the transaction before COMMIT.
+// In a pipeline the count is checked by the statement itself (see
+// checkedStep).
 func (b *batch) updateSteps(acc []*plan, pipelined bool) []step {
 	var out []step
 	for _, p := range acc {
 		for _, u := range p.updates {
-			args := resolveValues(u.Args, p)
-			if pipelined {
-				out = append(out, step{
-					sql:  "WITH journal_update AS (" + u.SQL + " RETURNING 1) SELECT 1 / (CASE WHEN count(*) = ? THEN 1 ELSE 0 END) FROM journal_update",
-					args: append(args[:len(args):len(args)], u.Want),
-					rows: func(rowsIter) error { return nil },
-				})
-				continue
-			}
-			want := u.Want
-			out = append(out, step{sql: u.SQL, args: args, affected: func(got int64) error {
-				if got != want {
-					return errCheckFailed
-				}
-				return nil
-			}})
+			out = append(out, checkedStep(u.SQL, resolveValues(u.Args, p), u.Want, pipelined))
 		}
 	}
 	return out
+}
+
+// checkedStep runs an UPDATE (or DELETE) that must affect want rows; any
+// other count fails it with errCheckFailed. In a pipeline the count is
+// checked by the statement itself: it runs inside a WITH whose outer SELECT
+// divides by zero when the count is wrong, which aborts the transaction
+// before COMMIT.
+func checkedStep(sql string, args []any, want int64, pipelined bool) step {
+	if pipelined {
+		return step{
+			sql:  "WITH journal_update AS (" + sql + " RETURNING 1) SELECT 1 / (CASE WHEN count(*) = ? THEN 1 ELSE 0 END) FROM journal_update",
+			args: append(args[:len(args):len(args)], want),
+			rows: func(rowsIter) error { return nil },
+		}
+	}
+	return step{sql: sql, args: args, affected: func(got int64) error {
+		if got != want {
+			return errCheckFailed
+		}
+		return nil
+	}}
 }
 
 // pgDivisionByZero is the SQLSTATE of a pipelined claim or update count
@@ -274,9 +279,27 @@ func (b *batch) writeSteps(acc []*plan) ([]step, error) {
 			}
 		}
 	}) {
+		if ch := b.chains.chainFor(g.table, g.cols); ch != nil {
+			if err := link(ch, g); err != nil {
+				return nil, err
+			}
+		}
 		out = append(out, b.valuesSteps(insertHead(g.table, g.cols), len(g.cols), g.rows, "", nil)...)
 	}
 	return out, nil
+}
+
+// link numbers the rows of g with ch, in order, adding ch's columns.
+func link(ch Chain, g *rowGroup) error {
+	g.cols = append(g.cols[:len(g.cols):len(g.cols)], ch.Columns()...)
+	for i, r := range g.rows {
+		vals, err := ch.Link(r)
+		if err != nil {
+			return fmt.Errorf("chain %s: %w", ch.Table(), err)
+		}
+		g.rows[i] = append(r[:len(r):len(r)], vals...)
+	}
+	return nil
 }
 
 // counterWrites store the totals the accepted plans leave their counters

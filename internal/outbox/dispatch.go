@@ -181,6 +181,7 @@ func (d *Dispatcher) sequenceLoop(ctx context.Context, subs []*subscriber) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	var fl failureLog
+	var seen int64 // the head last seen
 	for {
 		select {
 		case <-ctx.Done():
@@ -189,6 +190,14 @@ func (d *Dispatcher) sequenceLoop(ctx context.Context, subs []*subscriber) {
 		case <-d.wake:
 		}
 		n, err := d.SequenceOnce(ctx)
+		if err == nil {
+			// Events numbered as they were inserted (a Linker) move the
+			// head without the sequencer.
+			var head int64
+			if head, err = Head(ctx, d.db); err == nil && head != seen {
+				seen, n = head, max(n, 1)
+			}
+		}
 		if n > 0 {
 			for _, s := range subs {
 				notify(s.wake)

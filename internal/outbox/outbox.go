@@ -28,6 +28,12 @@
 // order, because keys are taken at insert time and transactions commit out
 // of that order on PostgreSQL.
 //
+// A writer that records many events per transaction (the posting engine)
+// may instead number them as it inserts them, with a Linker: it locks the
+// head row in its own transaction (the sequencer locks that row too, after
+// its advisory lock), so the two take turns in the same way and the
+// guarantees above hold for both.
+//
 // seq is therefore commit-visibility order, not the order of the events' At
 // times. Events of one transaction keep their relative Record order, and an
 // event of a transaction that began after another committed comes after that

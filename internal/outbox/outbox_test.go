@@ -785,6 +785,99 @@ func TestWakeDeliversWithoutPolling(t *testing.T) {
 	})
 }
 
+// recordLinked commits one transaction that records events numbered as
+// they are inserted, the way the posting engine does with a Linker.
+func recordLinked(t *testing.T, db *store.DB, events ...outbox.Event) []string {
+	t.Helper()
+	ctx := context.Background()
+	l := outbox.NewLinker()
+	var ids []string
+	err := db.Write(ctx, func(tx *store.Tx) error {
+		ids = ids[:0]
+		queries, dests := l.Head(tx.Dialect() == store.Postgres)
+		found := make([]bool, len(queries))
+		for i, q := range queries {
+			err := tx.QueryRow(ctx, q).Scan(dests[i]...)
+			if store.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			found[i] = true
+		}
+		if on, err := l.Begin(found); err != nil || !on {
+			return fmt.Errorf("begin: %v, %v", on, err)
+		}
+		for _, e := range events {
+			id, vals, err := outbox.Row(e)
+			if err != nil {
+				return err
+			}
+			seq, err := l.Link(vals)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO outbox_events (id, aggregate, aggregate_id, type, at, data, seq)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, append(vals, seq...)...); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		q, args := l.Advance()
+		res, err := tx.Exec(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("advance: %d rows, %v", n, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// TestLinkedEventsAreDeliveredInOrder mixes events numbered as they were
+// inserted with events the sequencer numbers: they form one sequence, and
+// a Wake delivers linked events although the sequencer numbered nothing
+// (the poll interval is far longer than the test's wait limit).
+func TestLinkedEventsAreDeliveredInOrder(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var c collector
+		d := outbox.NewDispatcher(db, nil, outbox.Options{PollInterval: 24 * time.Hour})
+		d.Subscribe("live", c.handle)
+		var want []string
+		want = append(want, record(t, db, ev("trf_1", "transfer.created", 1, nil))...)
+		start(t, d)
+		eventually(t, "the event recorded before Run", func() bool { return len(c.ackedSeqs()) == 1 })
+
+		want = append(want, recordLinked(t, db, ev("trf_2", "transfer.created", 2, nil), ev("trf_2", "transfer.executed", 2, nil))...)
+		d.Wake()
+		eventually(t, "the linked events", func() bool { return len(c.ackedSeqs()) == 3 })
+
+		want = append(want, record(t, db, ev("trf_3", "transfer.created", 3, nil))...)
+		d.Wake()
+		eventually(t, "the sequenced event after the linked ones", func() bool { return len(c.ackedSeqs()) == 4 })
+		want = append(want, recordLinked(t, db, ev("trf_4", "transfer.created", 4, nil))...)
+		d.Wake()
+		eventually(t, "the last linked event", func() bool { return len(c.ackedSeqs()) == 5 })
+
+		if got := c.ackedSeqs(); !slices.Equal(got, seqs(1, 5)) {
+			t.Errorf("delivered seqs %v, want 1..5", got)
+		}
+		if got := c.ackedIDs(); !slices.Equal(got, want) {
+			t.Errorf("delivered %v, want %v", got, want)
+		}
+		if head, err := outbox.Head(context.Background(), db); err != nil || head != 5 {
+			t.Errorf("head %d, %v; want 5", head, err)
+		}
+	})
+}
+
 func TestSubscribeRejectsMistakes(t *testing.T) {
 	t.Parallel()
 	h := func(context.Context, outbox.Delivery) error { return nil }

@@ -84,7 +84,14 @@ func (d *Dispatcher) sequenceBatch(ctx context.Context) (int, error) {
 			}
 		}
 		var head int64
-		err := tx.QueryRow(ctx, `SELECT seq FROM outbox_head WHERE id = 1`).Scan(&head)
+		q := `SELECT seq FROM outbox_head WHERE id = 1`
+		if tx.Dialect() == store.Postgres {
+			// Held until commit, like the advisory lock: a Linker (the
+			// posting engine numbering its own events) takes turns with
+			// this sequencer on the head row.
+			q += ` FOR UPDATE`
+		}
+		err := tx.QueryRow(ctx, q).Scan(&head)
 		if store.IsNotFound(err) {
 			return fmt.Errorf("%w: the head row is missing", ErrSequence)
 		}
