@@ -34,8 +34,9 @@ const (
 // same database every acknowledged transfer exists once with its amount, its
 // idempotent retry returns it rather than moving money again, the requests
 // that were cut off apply at most once when re-sent, every account's balance
-// is its funding plus exactly the transfers that exist, and "fiscus ledger
-// verify" finds the ledger clean.
+// is its funding plus exactly the transfers that exist, "fiscus ledger
+// verify" finds the ledger clean and "fiscus audit verify" the audit chain
+// intact.
 func TestCrashRecovery(t *testing.T) {
 	t.Parallel()
 	for _, e := range storetest.Engines {
@@ -234,6 +235,15 @@ func TestCrashRecovery(t *testing.T) {
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "ledger OK") {
 				t.Errorf("fiscus ledger verify: %v\n%s", err, out.String())
+			}
+			// (c) The audit chain, which the posting engine extends in its
+			// batches, and which the kill interrupted mid-flight.
+			cmd = exec.Command(binary(t), "audit", "verify")
+			cmd.Env = env
+			out.Reset()
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "audit chain intact") {
+				t.Errorf("fiscus audit verify: %v\n%s", err, out.String())
 			}
 		})
 	}
