@@ -163,15 +163,40 @@ func (s *snapshot) fits(q Query) bool {
 // changed).
 func (s *snapshot) with(t Outgoing) *snapshot {
 	out := *s
-	out.transfers = upsert(slices.Clone(s.transfers), t)
+	out.transfers = upserted(s.transfers, t)
 	return &out
+}
+
+// upserted is upsert on a copy of ts, which stays as it is (snapshots are
+// shared): one allocation, or none when t changes nothing.
+func upserted(ts []Outgoing, t Outgoing) []Outgoing {
+	i, found := position(ts, t.ID)
+	switch {
+	case found && statusRank(t.Status) > statusRank(ts[i].Status):
+		out := slices.Clone(ts)
+		out[i].Status = t.Status
+		return out
+	case found, i >= MaxScanned:
+		return ts
+	}
+	out := make([]Outgoing, min(len(ts)+1, MaxScanned))
+	copy(out, ts[:i])
+	out[i] = t
+	copy(out[i+1:], ts[i:])
+	return out
+}
+
+// position is where a transfer with id is, or goes, in ts (by ID, newest
+// first).
+func position(ts []Outgoing, id string) (int, bool) {
+	return slices.BinarySearchFunc(ts, id, func(x Outgoing, id string) int { return strings.Compare(id, x.ID) })
 }
 
 // upsert puts t into ts (by ID, newest first, at most MaxScanned): a known
 // transfer takes the later of the two statuses, a new one its place, one
 // older than MaxScanned newer ones nothing.
 func upsert(ts []Outgoing, t Outgoing) []Outgoing {
-	i, found := slices.BinarySearchFunc(ts, t.ID, func(x Outgoing, id string) int { return strings.Compare(id, x.ID) })
+	i, found := position(ts, t.ID)
 	if found {
 		if statusRank(t.Status) > statusRank(ts[i].Status) {
 			ts[i].Status = t.Status

@@ -291,3 +291,28 @@ func TestUpsert(t *testing.T) {
 		}
 	}
 }
+
+// TestUpsertedLeavesItsInputAlone checks that the copy-on-write upsert the
+// shared snapshots use gives what upsert gives on a copy, and never changes
+// the slice it was given, for random arrivals and status changes.
+func TestUpsertedLeavesItsInputAlone(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 4))
+	statuses := []string{"pending_approval", "executed", "rejected", "reversed"}
+	var ts []risk.Outgoing
+	for step := range 20 * risk.MaxScanned {
+		x := risk.Outgoing{ID: fmt.Sprintf("trf_%04d", r.IntN(3*risk.MaxScanned)), Status: statuses[r.IntN(len(statuses))]}
+		before := slices.Clone(ts)
+		got := risk.Upserted(ts, x)
+		if !slices.Equal(ts, before) {
+			t.Fatalf("step %d: upserted changed its input", step)
+		}
+		if want := risk.Upsert(slices.Clone(ts), x); !slices.Equal(got, want) {
+			t.Fatalf("step %d: upserted %v, upsert %v", step, got, want)
+		}
+		ts = got
+	}
+	if len(ts) != risk.MaxScanned {
+		t.Fatalf("%d kept, want %d", len(ts), risk.MaxScanned)
+	}
+}

@@ -14,3 +14,6 @@ func (c *Cache) SetClock(now func() time.Time) { c.clock = now }
 
 // Upsert is upsert, for tests.
 var Upsert = upsert
+
+// Upserted is upserted, for tests.
+var Upserted = upserted
