@@ -349,10 +349,13 @@ func (s *Server) idempotencyOf(r *http.Request, route string, body any) (transfe
 // identical earlier request, marked as replayed.
 func writeMovement(w http.ResponseWriter, out transfer.Outcome, idem transfer.Idem) error {
 	body, resource := []byte(nil), out.Transfer.ID
-	if out.Replay != nil {
+	switch {
+	case out.Replay != nil:
 		body, resource = out.Replay.Body, out.Replay.ResourceID
 		w.Header().Set("Idempotent-Replayed", "true")
-	} else {
+	case out.Body != nil:
+		body = out.Body // what a retry will get, byte for byte
+	default:
 		body = idem.Render(out.Transfer)
 	}
 	w.Header().Set("Location", "/api/v1/transfers/"+resource)

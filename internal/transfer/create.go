@@ -42,9 +42,9 @@ func (s *Service) run(ctx context.Context, a Actor, idem Idem, build func(contex
 		return Outcome{}, err
 	}
 	defer release()
-	t, err := s.submit(ctx, a, idem, build)
+	t, body, err := s.submit(ctx, a, idem, build)
 	if err == nil {
-		return Outcome{Transfer: t}, nil
+		return Outcome{Transfer: t, Body: body}, nil
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return Outcome{}, err
@@ -82,11 +82,11 @@ var transferColumns = []string{"id", "kind", "status", "maker_user_id", "from_ac
 
 // submit turns the draft into one journal operation (or, for a reversal
 // waiting for approval, one plain transaction) and waits for it.
-func (s *Service) submit(ctx context.Context, a Actor, idem Idem, build func(context.Context, time.Time) (draft, error)) (Transfer, error) {
+func (s *Service) submit(ctx context.Context, a Actor, idem Idem, build func(context.Context, time.Time) (draft, error)) (Transfer, []byte, error) {
 	now := s.clock()
 	d, err := build(ctx, now)
 	if err != nil {
-		return Transfer{}, err
+		return Transfer{}, nil, err
 	}
 	t := Transfer{
 		ID: id.New(IDPrefix, now), Kind: d.kind, Status: StatusExecuted, MakerID: a.UserID,
@@ -120,11 +120,18 @@ func (s *Service) submit(ctx context.Context, a Actor, idem Idem, build func(con
 	rec := idempotency.Record{Scope: a.UserID, Key: idem.Key, Hash: idem.Hash, ResourceID: t.ID, Status: status, Now: now}
 	// The key's row carries the response a retry gets, rendered from the
 	// committed outcome.
+	// The engine renders it once more for every run of the operation's
+	// batch (a retry, careful mode); the last is the committed one, and
+	// the caller is answered with those very bytes.
+	var rendered []byte
 	claims := []journal.Row{{Table: idempotency.KeysTable, Columns: s.keys.ClaimColumns(),
-		Values: s.keys.ClaimValuesWith(rec, journal.FromResult(func(r journal.Result) any { return string(idem.Render(after(r))) }))}}
+		Values: s.keys.ClaimValuesWith(rec, journal.FromResult(func(r journal.Result) any {
+			rendered = idem.Render(after(r))
+			return string(rendered)
+		}))}}
 	row, err := newRow(t, after)
 	if err != nil {
-		return Transfer{}, err
+		return Transfer{}, nil, err
 	}
 	// A transfer that waits emits transfer.created now and its decision
 	// later; one that executes at once is created and executed in the same
@@ -141,17 +148,17 @@ func (s *Service) submit(ctx context.Context, a Actor, idem Idem, build func(con
 	}
 	rows, err := s.eventRows(a, t, now, action, nil, events...)
 	if err != nil {
-		return Transfer{}, err
+		return Transfer{}, nil, err
 	}
 	rows = append([]journal.Row{row}, rows...)
 	if d.reverses != nil && t.Kind == KindReversal && t.Status == StatusPendingApproval {
 		// No money moves until it is approved: one plain transaction.
 		// The unique index on reverses_id refuses a second waiting reversal.
 		if err := s.writeRows(ctx, claims, rows); err != nil {
-			return Transfer{}, err
+			return Transfer{}, nil, err
 		}
 		s.committed(t)
-		return t, nil
+		return t, nil, nil
 	}
 	var op journal.Op
 	switch {
@@ -179,16 +186,16 @@ func (s *Service) submit(ctx context.Context, a Actor, idem Idem, build func(con
 	if err != nil {
 		if d.reverses != nil && (fault.Is(err, ledger.CodeEntryReversed) || fault.Is(err, journal.CodeStale)) {
 			// Another reversal of the same transfer won.
-			return Transfer{}, fault.New(CodeNotReversible, "The transfer is already reversed.")
+			return Transfer{}, nil, fault.New(CodeNotReversible, "The transfer is already reversed.")
 		}
-		return Transfer{}, limitRefusal(err)
+		return Transfer{}, nil, limitRefusal(err)
 	}
 	t = after(res)
 	s.committed(t)
 	if d.reverses != nil {
 		s.committed(reversedBy(*d.reverses, t))
 	}
-	return t, nil
+	return t, rendered, nil
 }
 
 // newRow is the INSERT of a new transfer; the balance it left comes from

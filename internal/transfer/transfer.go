@@ -290,7 +290,11 @@ type Idem struct {
 // stored response of the earlier identical request to replay as it is.
 type Outcome struct {
 	Transfer Transfer
-	Replay   *idempotency.Stored
+	// Body is the new transfer's response exactly as stored for retries
+	// (Idem.Render of the committed outcome), when the posting engine
+	// rendered it; nil: render Transfer.
+	Body   []byte
+	Replay *idempotency.Stored
 }
 
 // Status is the HTTP status of a new transfer's answer: 201 when it
