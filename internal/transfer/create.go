@@ -119,10 +119,9 @@ func (s *Service) submit(ctx context.Context, a Actor, idem Idem, build func(con
 	}
 	rec := idempotency.Record{Scope: a.UserID, Key: idem.Key, Hash: idem.Hash, ResourceID: t.ID, Status: status, Now: now}
 	// The key's row carries the response a retry gets, rendered from the
-	// committed outcome.
-	// The engine renders it once more for every run of the operation's
-	// batch (a retry, careful mode); the last is the committed one, and
-	// the caller is answered with those very bytes.
+	// committed outcome: the engine renders it for every run of the
+	// operation's batch (a retry, careful mode), the last run is the one
+	// that committed, and the caller is answered with those very bytes.
 	var rendered []byte
 	claims := []journal.Row{{Table: idempotency.KeysTable, Columns: s.keys.ClaimColumns(),
 		Values: s.keys.ClaimValuesWith(rec, journal.FromResult(func(r journal.Result) any {
