@@ -140,6 +140,26 @@ func verifyAudit(t testing.TB, db *store.DB) audit.Report {
 	return rep
 }
 
+// wantAllChained checks that the test's total events are all sealed, after
+// the base seals of the setup, in an intact chain, and all numbered 1 …
+// total in the outbox; it returns what the chains hold.
+func wantAllChained(t testing.TB, db *store.DB, base int64, total int) chainState {
+	t.Helper()
+	n := int64(total)
+	s := readChains(t, db)
+	if len(s.sealed) != total || len(s.unsealed) != 0 || s.auditHead != base+n {
+		t.Errorf("audit: %d sealed, %d unsealed, head %d; want %d, 0, %d", len(s.sealed), len(s.unsealed), s.auditHead, total, base+n)
+	}
+	if len(s.sequenced) != total || len(s.unsequenced) != 0 || s.outboxHead != n || s.outboxGaps {
+		t.Errorf("outbox: %d sequenced, %d unsequenced, head %d, gaps %v; want %d, 0, %d, none",
+			len(s.sequenced), len(s.unsequenced), s.outboxHead, s.outboxGaps, total, total)
+	}
+	if rep := verifyAudit(t, db); rep.Verified != base+n || rep.Unsealed != 0 {
+		t.Errorf("verify: %+v, want %d verified", rep, base+n)
+	}
+	return s
+}
+
 // TestChainsNumberEventsAsInserted runs one batch that goes to careful mode
 // (a taken claim) and one that does not, with events recorded elsewhere
 // and sealed by the workers before: the engine's events are sealed and
@@ -322,20 +342,7 @@ func TestChainsTakeTurnsWithTheWorkers(t *testing.T) {
 		if _, err := events.SequenceOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
-		total := int64(submitters*perSubmitter + elsewhere)
-		s := readChains(t, db)
-		if s.outboxGaps {
-			t.Error("outbox sequence has gaps")
-		}
-		if int64(len(s.sealed)) != total || len(s.unsealed) != 0 || s.auditHead != base+total {
-			t.Errorf("audit: %d sealed, %d unsealed, head %d; want %d, 0, %d", len(s.sealed), len(s.unsealed), s.auditHead, total, base+total)
-		}
-		if int64(len(s.sequenced)) != total || len(s.unsequenced) != 0 || s.outboxHead != total {
-			t.Errorf("outbox: %d sequenced, %d unsequenced, head %d; want %d, 0, %d", len(s.sequenced), len(s.unsequenced), s.outboxHead, total, total)
-		}
-		if rep := verifyAudit(t, db); rep.Verified != base+total || rep.Unsealed != 0 {
-			t.Errorf("verify: %+v, want %d verified", rep, base+total)
-		}
+		s := wantAllChained(t, db, base, submitters*perSubmitter+elsewhere)
 		// The engine gives an operation's two events the same place among
 		// the engine's events in both orders (the workers, each in its own
 		// transactions, may interleave the others differently).
@@ -348,6 +355,70 @@ func TestChainsTakeTurnsWithTheWorkers(t *testing.T) {
 		if got := e.balance(b.ID, usd).Posted; got != submitters*perSubmitter {
 			t.Errorf("b = %d, want %d", got, submitters*perSubmitter)
 		}
+	})
+}
+
+// TestChainsAcrossTwoEngines runs two chained engines on one database, as
+// two replicas would, each moving money both ways between accounts of its
+// own (where only the heads' locks make them take turns) and between
+// accounts they share: every operation commits (the heads are locked after
+// the balances, so the engines queue instead of deadlocking, and a retried
+// batch numbers its events afresh), and the events form one intact chain
+// and one gapless sequence.
+func TestChainsAcrossTwoEngines(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := context.Background()
+		e, a, b := chainedEnv(t, db, 1_000_00)
+		ext := e.system(ledger.KindExternal, usd)
+		own := [2][2]ledger.Account{}
+		for k := range own {
+			own[k] = [2]ledger.Account{e.open(ledger.KindChecking, usd, 0), e.open(ledger.KindChecking, usd, 0)}
+			for _, acct := range own[k] {
+				e.mustPost(transfer(ext.ID, acct.ID, 1_000_00, usd))
+			}
+		}
+		e.mustPost(transfer(ext.ID, b.ID, 1_000_00, usd))
+		sealSetup(t, db)
+		base := readChains(t, db).auditHead
+		other := journal.New(db, chained())
+		startEngine(t, other)
+
+		const perEngine, submitters = 60, 4
+		var wg sync.WaitGroup
+		errs := make(chan error, 2*perEngine)
+		for k, eng := range []*journal.Engine{e.eng, other} {
+			for s := range submitters {
+				wg.Go(func() {
+					for i := range perEngine / submitters {
+						name := fmt.Sprintf("e%d-%d-%d", k, s, i)
+						from, to := a.ID, b.ID
+						if s%2 == 1 {
+							from, to = own[k][0].ID, own[k][1].ID
+						}
+						if i%2 == 1 {
+							from, to = to, from
+						}
+						if _, err := eng.Submit(ctx, journal.Post{Entry: transfer(from, to, 1, usd), Now: t0, Rows: eventRows(t, name)}); err != nil {
+							errs <- fmt.Errorf("%s: %w", name, err)
+						}
+					}
+				})
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		wantAllChained(t, db, base, 2*perEngine)
+		for _, pair := range [][2]ledger.Account{{a, b}, own[0], own[1]} {
+			if got := e.balance(pair[0].ID, usd).Posted + e.balance(pair[1].ID, usd).Posted; got != 2_000_00 {
+				t.Errorf("%s + %s = %d, want 2,000.00", pair[0].ID, pair[1].ID, got)
+			}
+		}
+		e.verify()
 	})
 }
 
