@@ -128,6 +128,10 @@
 // places back. A Chain may decline a head it cannot extend (one
 // that contradicts its table); the rows are then inserted plain, for the
 // worker, which reports the problem, and the operations still commit.
+// The price on PostgreSQL: with several replicas, every batch that carries
+// such rows holds the heads from its load to its commit, so the replicas'
+// batches take turns even when they share no account (on one replica
+// batches run one at a time anyway).
 //
 // # Counters
 //
