@@ -47,3 +47,21 @@ func TestFlatObjectMatchesTheGeneralPath(t *testing.T) {
 		}
 	})
 }
+
+// The cases the property test exists for, pinned: HTML characters are not
+// escaped, invalid UTF-8 becomes U+FFFD, line and paragraph separators are
+// escaped, as the general path does.
+func TestFlatObjectEdgeCases(t *testing.T) {
+	for _, m := range []map[string]any{
+		{"<": false},
+		{"": "\xff"},
+		{"a&b": "x>y", "\u2028": "\u2029"},
+		{"\xc3": "\xed\xa0\x80"},
+	} {
+		got, gotErr := Object(m, 1<<10)
+		want, wantErr := decodedObject(m, 1<<10)
+		if gotErr != nil || wantErr != nil || !bytes.Equal(got, want) {
+			t.Errorf("Object(%q) = %q, %v; the general path gives %q, %v", m, got, gotErr, want, wantErr)
+		}
+	}
+}
