@@ -124,10 +124,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			return nil, err
 		}
 	}
+	reg := httpapi.NewRegistry()
+	reg.MustRegister(newLedgerCollector(a.eng, db))
 	a.server = httpapi.New(httpapi.Deps{
 		Config:    cfg,
 		DB:        db,
 		Logger:    log,
+		Registry:  reg,
 		Version:   opt.Version,
 		Now:       opt.Now,
 		Identity:  ids,

@@ -108,6 +108,9 @@ type request struct {
 	op    Op
 	state atomic.Int32
 	done  chan outcome // buffered(1): the writer never blocks answering
+	// enqueued is set before the request is sent to the writer, taken by
+	// the writer when it takes the request into a batch (see Stats).
+	enqueued, taken time.Time
 }
 
 type outcome struct {
@@ -175,6 +178,7 @@ func (e *Engine) enqueue(ctx context.Context, r *request) error {
 	if err := ctx.Err(); err != nil {
 		return withdrawn(err)
 	}
+	r.enqueued = time.Now()
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -254,6 +258,7 @@ func (e *Engine) collect(first *request) []*request {
 	batch := make([]*request, 0, min(e.opt.MaxBatch, 64))
 	take := func(r *request) {
 		if r.state.CompareAndSwap(stateQueued, stateTaken) {
+			r.taken = time.Now()
 			batch = append(batch, r)
 		}
 	}
@@ -336,9 +341,22 @@ func (e *Engine) runBatch(ctx context.Context, timeout time.Duration, reqs []*re
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	start := time.Now()
 	outs, durable := e.execute(ctx, reqs)
+	end := time.Now()
+	e.stats.busy.Add(int64(end.Sub(start)))
+	var queueing, collecting time.Duration
+	for _, r := range reqs {
+		queueing += r.taken.Sub(r.enqueued)
+		collecting += start.Sub(r.taken)
+	}
+	n := time.Duration(len(reqs))
 	answer := func() {
-		if err := durable(); err != nil {
+		err := durable()
+		// Counted before anyone hears: a caller answered sees itself in
+		// Stats.
+		e.stats.timed(len(reqs), queueing, collecting, n*end.Sub(start), n*time.Since(end))
+		if err != nil {
 			e.opt.Logger.Error("ledger batch committed but not durable", "ops", len(reqs), "err", err)
 			for i := range outs {
 				outs[i] = outcome{err: fmt.Errorf("ledger batch of %d operations: %w: %w", len(reqs), ErrOutcomeUnknown, err)}
@@ -422,10 +440,37 @@ type Stats struct {
 	Withdrawn int64 // operations withdrawn by their callers while queued
 	MaxBatch  int64 // largest batch so far
 	Queued    int   // operations waiting right now
+
+	// Where the operations answered by a batch (Answered of them, whatever
+	// their outcome) spent their time, summed over them: divide by
+	// Answered for the mean. Queueing is waiting for the writer to take
+	// them (it was running earlier batches); Collecting, waiting in a batch
+	// while the writer gathered the rest of it (see Options.Linger);
+	// Executing, their batch's transaction, careful re-run included;
+	// Durable, from its commit until the writer's answering goroutine saw
+	// it durable (SQLite's WAL fsync and that hand-off; on PostgreSQL,
+	// whose COMMIT is durable when it returns, the hand-off alone).
+	Answered                                 int64
+	Queueing, Collecting, Executing, Durable time.Duration
+	// Busy is the writer's time in batch transactions (Executing counts it
+	// once per operation); over wall time, how busy the one writer is.
+	Busy time.Duration
 }
 
 type stats struct {
 	batches, ops, committed, refused, failed, careful, retried, withdrawn, maxBatch atomic.Int64
+
+	answered                                       atomic.Int64
+	queueing, collecting, executing, durable, busy atomic.Int64 // nanoseconds
+}
+
+// timed records where the n operations of one batch spent their time.
+func (s *stats) timed(n int, queueing, collecting, executing, durable time.Duration) {
+	s.queueing.Add(int64(queueing))
+	s.collecting.Add(int64(collecting))
+	s.executing.Add(int64(executing))
+	s.durable.Add(int64(durable))
+	s.answered.Add(int64(n))
 }
 
 // Stats returns the engine's counters.
@@ -434,5 +479,8 @@ func (e *Engine) Stats() Stats {
 		Batches: e.stats.batches.Load(), Ops: e.stats.ops.Load(), Committed: e.stats.committed.Load(),
 		Refused: e.stats.refused.Load(), Failed: e.stats.failed.Load(), Careful: e.stats.careful.Load(),
 		Retried: e.stats.retried.Load(), Withdrawn: e.stats.withdrawn.Load(), MaxBatch: e.stats.maxBatch.Load(), Queued: len(e.queue),
+		Answered: e.stats.answered.Load(), Queueing: time.Duration(e.stats.queueing.Load()),
+		Collecting: time.Duration(e.stats.collecting.Load()), Executing: time.Duration(e.stats.executing.Load()),
+		Durable: time.Duration(e.stats.durable.Load()), Busy: time.Duration(e.stats.busy.Load()),
 	}
 }

@@ -66,8 +66,8 @@ const (
 	checkpointTimeout = 30 * time.Second
 )
 
-// WALStats are the background checkpointer's counters (SQLite; zero on
-// PostgreSQL).
+// WALStats are the counters of the background checkpointer and of the WAL
+// fsyncs that make commits durable (SQLite; zero on PostgreSQL).
 type WALStats struct {
 	Checkpoints int64 // PASSIVE checkpoints run
 	Restarts    int64 // RESTART checkpoints that reset the WAL
@@ -75,6 +75,8 @@ type WALStats struct {
 	Failures    int64 // checkpoints that failed with an error
 	Frames      int64 // WAL size in pages at the last checkpoint
 	LastError   string
+	Fsyncs      int64         // WAL fsyncs run for commits (durable.go)
+	FsyncTime   time.Duration // their total time
 }
 
 // checkpointer runs the background checkpoints of a SQLite database.
@@ -219,12 +221,17 @@ func (c *checkpointer) stats() WALStats {
 	return s
 }
 
-// WALStats returns the background checkpointer's counters.
+// WALStats returns the background checkpointer's and the WAL fsyncs'
+// counters.
 func (db *DB) WALStats() WALStats {
-	if db.ckpt == nil {
-		return WALStats{}
+	var s WALStats
+	if db.ckpt != nil {
+		s = db.ckpt.stats()
 	}
-	return db.ckpt.stats()
+	if db.sync != nil {
+		s.Fsyncs, s.FsyncTime = db.sync.fsyncs.Load(), time.Duration(db.sync.fsyncNanos.Load())
+	}
+	return s
 }
 
 // Checkpoint runs one checkpoint cycle now, as the background checkpointer

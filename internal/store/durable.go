@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // SQLite durability, off the writer's commit path.
@@ -86,6 +87,8 @@ type syncer struct {
 	// begun counts write transactions whose COMMIT has begun (their writes
 	// may be visible from then on); written those whose COMMIT returned.
 	begun, written atomic.Uint64
+	// fsyncs and fsyncNanos count the WAL fsyncs and their time (WALStats).
+	fsyncs, fsyncNanos atomic.Int64
 
 	mu       sync.Mutex
 	f        *os.File      // the WAL, open while the database is
@@ -158,7 +161,10 @@ func (s *syncer) sameWAL() bool {
 
 // fsync makes the commits up to target durable.
 func (s *syncer) fsync(f *os.File, target uint64, syncDir bool) {
+	began := time.Now()
 	err := s.syncFile(f)
+	s.fsyncNanos.Add(int64(time.Since(began)))
+	s.fsyncs.Add(1)
 	if err == nil && syncDir {
 		// The WAL's directory entry, once: a WAL created since the last
 		// boot must itself survive.

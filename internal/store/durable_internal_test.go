@@ -395,3 +395,32 @@ func TestReplacedWALIsReopened(t *testing.T) {
 		t.Fatalf("fsyncs of the file at the WAL's path: %v, want [true true]", current)
 	}
 }
+
+// WALStats count the WAL fsyncs made for commits and the time they took
+// (the directory's one-time fsync is not one of them).
+func TestWALStatsCountFsyncs(t *testing.T) {
+	ctx := context.Background()
+	db := openSQLiteT(t)
+	g := gate(t, db)
+	db.sync.mu.Lock()
+	db.sync.dirDone = false
+	db.sync.mu.Unlock()
+	before := db.WALStats()
+	done := make(chan error, 1)
+	go func() { done <- db.Write(ctx, insertV(ctx, "a")) }()
+	c := g.next(t)
+	const held = 30 * time.Millisecond
+	time.Sleep(held)
+	g.release(t, c, nil)
+	g.release(t, g.next(t), nil) // the directory
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	after := db.WALStats()
+	if n := after.Fsyncs - before.Fsyncs; n != 1 {
+		t.Errorf("%d WAL fsyncs counted for one write, want 1", n)
+	}
+	if d := after.FsyncTime - before.FsyncTime; d < held {
+		t.Errorf("fsync time %v, want at least the %v it was held", d, held)
+	}
+}
