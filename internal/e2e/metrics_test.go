@@ -72,9 +72,7 @@ func TestLedgerMetrics(t *testing.T) {
 			t.Errorf("writer busy %vs, executing %vs", busy, exec)
 		}
 		for _, stage := range []string{"queueing", "collecting", "durable"} {
-			if v := value("fiscus_ledger_operation_seconds_total", "stage", stage); v < 0 {
-				t.Errorf("stage %s: %v seconds", stage, v)
-			}
+			value("fiscus_ledger_operation_seconds_total", "stage", stage) // exported (their values: internal/journal)
 		}
 		_, hasWAL := m["fiscus_sqlite_wal_fsyncs_total"]
 		switch sqlite := storeOf(env) == store.SQLite; {
