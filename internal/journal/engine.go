@@ -446,7 +446,8 @@ type Stats struct {
 	// Answered for the mean. Queueing is waiting for the writer to take
 	// them (it was running earlier batches); Collecting, waiting in a batch
 	// while the writer gathered the rest of it (see Options.Linger);
-	// Executing, their batch's transaction, careful re-run included;
+	// Executing, their batch's transaction, careful re-run included (a
+	// re-run waits for its own durability, so that wait counts here);
 	// Durable, from its commit until the writer's answering goroutine saw
 	// it durable (SQLite's WAL fsync and that hand-off; on PostgreSQL,
 	// whose COMMIT is durable when it returns, the hand-off alone).
