@@ -36,8 +36,9 @@ import (
 //     reading), so no answer, balance or stored response is ever built on
 //     a write that a power loss could still take back.
 //   - A crash keeps a prefix of the commits: the WAL's frames are appended
-//     in commit order and each frame's checksum covers all frames before
-//     it, so recovery stops at the first frame that did not reach the disk
+//     in commit order (walvfs, which gathers a transaction's appends, has
+//     written them all before its COMMIT returns) and each frame's checksum
+//     covers all frames before it, so recovery stops at the first frame that did not reach the disk
 //     and never keeps a later transaction without an earlier one. A
 //     transaction that read another's non-durable writes is therefore
 //     durable only with them.
