@@ -1,5 +1,5 @@
 // Package walvfs is a SQLite VFS that writes a transaction's WAL frames to
-// the file in one piece instead of two system calls per page.
+// the file in a few writes instead of two system calls per page.
 //
 // SQLite appends a committing transaction's pages to the WAL one frame at a
 // time, each frame a 24-byte header and a page, each with its own write. A
@@ -7,7 +7,8 @@
 // few hundred pwrite calls, and on a virtual machine a system call is dear.
 // This VFS wraps the default ("unix") VFS: every file behaves exactly as
 // there, except that appends to a WAL file are gathered in memory and
-// written with one call, at the latest when the commit frame (the frame
+// written with one call per 124 KiB (the most the unix VFS writes at once),
+// at the latest when the commit frame (the frame
 // whose header carries the database size) has been written in full. The
 // write that completes a commit frame therefore returns only once the whole
 // transaction is in the file, and fails if writing it failed, so COMMIT
@@ -24,7 +25,7 @@
 // gathered frames of a transaction that had not committed, which SQLite's
 // recovery ignores just as it ignores frames a crash cut short.
 //
-// Open a database with it by adding vfs=<Name()> to the connection's query
+// Open a database with it by adding "vfs="+Name to the connection's query
 // string after Register has succeeded. Registration is process-wide, as
 // SQLite's VFS registry is, and happens once.
 package walvfs
