@@ -8,8 +8,8 @@
 // This VFS wraps the default ("unix") VFS: every file behaves exactly as
 // there, except that appends to a WAL file are gathered in memory and
 // written with one call per 124 KiB (the most the unix VFS writes at once),
-// at the latest when the commit frame (the frame
-// whose header carries the database size) has been written in full. The
+// at the latest when the commit frame (the frame whose header carries the
+// database size) has been written in full. The
 // write that completes a commit frame therefore returns only once the whole
 // transaction is in the file, and fails if writing it failed, so COMMIT
 // returns, and other connections can see the transaction, only when its
