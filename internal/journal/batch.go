@@ -357,7 +357,7 @@ func (b *batch) writeOne(ctx context.Context, tx *store.Tx, ex executor, i int, 
 	}
 	for ci, c := range p.claims {
 		var inserted int64
-		err := ex.run(ctx, b.valuesSteps(insertHead(c.Table, c.Columns), len(c.Columns), [][]any{c.resolve(p)}, " ON CONFLICT DO NOTHING",
+		err := ex.run(ctx, b.valuesSteps(b.insertHead(c.Table, c.Columns), len(c.Columns), [][]any{c.resolve(p)}, " ON CONFLICT DO NOTHING",
 			func(n int64) error { inserted = n; return nil }))
 		if err != nil {
 			return refuse(fault.Wrap(err, fault.Internal, "The operation could not be recorded."), err)

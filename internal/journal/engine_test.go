@@ -490,6 +490,8 @@ func TestClaimsAndRows(t *testing.T) {
 			pay(1_00, claim("k4"), row("r1")), // its extra row conflicts: fails alone
 			pay(1_00, nil, nil),               // ok
 			pay(1_00, claim("k3"), row("r3")), // k3 is free: ok
+			pay(1_00, claim("k5"), []journal.Row{{Table: "test_claims", Columns: []string{"key", "note"},
+				Values: []any{"r5", nil}}}), // its extra row breaks NOT NULL after others in the statement: fails alone
 		})
 		for i, err := range errs {
 			switch i {
@@ -502,6 +504,8 @@ func TestClaimsAndRows(t *testing.T) {
 				wantCode(t, err, ledger.CodeInsufficientFunds)
 			case 5:
 				wantCode(t, err, fault.Conflict)
+			case 8:
+				wantCode(t, err, fault.Internal)
 			default:
 				if err != nil {
 					t.Errorf("op %d: %v", i, err)

@@ -65,8 +65,19 @@ func chunkRows(left, most int) int {
 	return n
 }
 
-func insertHead(table string, cols []string) string {
-	return "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES "
+// insertHead is the start of a multi-row INSERT into table. On SQLite it
+// is INSERT OR FAIL, as in writeSQLite: a row that fails a constraint stops
+// the statement without undoing its earlier rows, which the transaction (or
+// in careful mode the savepoint) rolls back anyway, and SQLite keeps no
+// statement journal for it. A plain INSERT of several rows would copy every
+// page it changes into that journal first, to be able to undo itself
+// half-way. ON CONFLICT clauses still apply to uniqueness conflicts.
+func (b *batch) insertHead(table string, cols []string) string {
+	verb := "INSERT OR FAIL INTO "
+	if b.pg {
+		verb = "INSERT INTO "
+	}
+	return verb + table + " (" + strings.Join(cols, ", ") + ") VALUES "
 }
 
 // rowGroup gathers the rows of one table and column list.
@@ -110,7 +121,7 @@ func (b *batch) claimSteps(acc []*plan, pipelined bool) []step {
 	var out []step
 	for _, g := range groups {
 		if pipelined {
-			for _, st := range b.valuesSteps(insertHead(g.table, g.cols), len(g.cols), g.rows, " ON CONFLICT DO NOTHING RETURNING 1", nil) {
+			for _, st := range b.valuesSteps(b.insertHead(g.table, g.cols), len(g.cols), g.rows, " ON CONFLICT DO NOTHING RETURNING 1", nil) {
 				want := int64(len(st.args) / len(g.cols))
 				st.sql = "WITH c AS (" + st.sql + ") SELECT 1 / (CASE WHEN count(*) = " + fmt.Sprint(want) + " THEN 1 ELSE 0 END) FROM c"
 				st.rows = func(rowsIter) error { return nil }
@@ -118,7 +129,7 @@ func (b *batch) claimSteps(acc []*plan, pipelined bool) []step {
 			}
 			continue
 		}
-		for _, st := range b.valuesSteps(insertHead(g.table, g.cols), len(g.cols), g.rows, " ON CONFLICT DO NOTHING", nil) {
+		for _, st := range b.valuesSteps(b.insertHead(g.table, g.cols), len(g.cols), g.rows, " ON CONFLICT DO NOTHING", nil) {
 			want := int64(len(st.args) / len(g.cols))
 			st.affected = func(got int64) error {
 				if got != want {
@@ -284,7 +295,7 @@ func (b *batch) writeSteps(acc []*plan) ([]step, error) {
 				return nil, err
 			}
 		}
-		out = append(out, b.valuesSteps(insertHead(g.table, g.cols), len(g.cols), g.rows, "", nil)...)
+		out = append(out, b.valuesSteps(b.insertHead(g.table, g.cols), len(g.cols), g.rows, "", nil)...)
 	}
 	return out, nil
 }
