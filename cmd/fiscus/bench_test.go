@@ -266,11 +266,14 @@ func TestSendTransferRetriesSameKeyAndBody(t *testing.T) {
 		answer(w)
 	}))
 	defer srv.Close()
-	c := client.NewWithHTTP(srv.URL, newBenchHTTP(2))
-	c.Token = "tok"
+	c, err := newBenchConn(srv.URL, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	ws := newWorkerStats(10)
 	r := transferResult{Key: "k-1", Body: []byte(`{"kind":"cash","amount":42}`), Amount: 42}
-	sendTransfer(context.Background(), c, &r, ws)
+	sendTransfer(context.Background(), c, "tok", &r, ws)
 	got := func() []seen {
 		mu.Lock()
 		defer mu.Unlock()
@@ -303,7 +306,7 @@ func TestSendTransferRetriesSameKeyAndBody(t *testing.T) {
 	})
 	mu.Unlock()
 	r = transferResult{Key: "k-2", Body: []byte(`{}`)}
-	sendTransfer(context.Background(), c, &r, nil)
+	sendTransfer(context.Background(), c, "tok", &r, nil)
 	if n := len(got()); r.Status != 422 || r.Problem != benchCodeInsufficient || r.Attempts != 1 || n != 1 {
 		t.Errorf("refusal: %+v after %d requests", r, n)
 	}

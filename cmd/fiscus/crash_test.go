@@ -64,7 +64,7 @@ func TestCrashRecovery(t *testing.T) {
 				summary = make(chan benchSummary, 1)
 			)
 			go func() {
-				summary <- runLoad(loadCtx, loadSpec{Accounts: s.Accounts, Clients: crashClients, Duration: crashLoadCap,
+				summary <- runLoad(loadCtx, loadSpec{URL: srv.URL, Accounts: s.Accounts, Clients: crashClients, Duration: crashLoadCap,
 					AmountMax: crashAmountMax, Seed: 1, KeyPrefix: "crash-" + s.RunID,
 					OnResult: func(r transferResult) {
 						mu.Lock()
@@ -107,6 +107,16 @@ func TestCrashRecovery(t *testing.T) {
 			for _, a := range s.Accounts {
 				a.Client.BaseURL = srv.URL
 			}
+			// resend sends r again as its sender, on a connection of its own.
+			resend := func(r *transferResult) error {
+				c, err := newBenchConn(srv.URL, benchRequestTimeout)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				sendTransfer(ctx, c, s.Accounts[r.From].Client.Token, r, nil)
+				return nil
+			}
 
 			// (a) Every acknowledged transfer exists with its amount, and its
 			// retry replays it instead of moving money again.
@@ -120,8 +130,10 @@ func TestCrashRecovery(t *testing.T) {
 					tr.FromAccountID != owner.ID || tr.ToAccountID != s.Accounts[r.To].ID {
 					return fmt.Errorf("GET transfer %s (key %s, amount %d): %s", r.TransferID, r.Key, r.Amount, resp.Body)
 				}
-				again := transferResult{Key: r.Key, Body: r.Body}
-				sendTransfer(ctx, owner.Client, &again, nil)
+				again := transferResult{Key: r.Key, Body: r.Body, From: r.From}
+				if err := resend(&again); err != nil {
+					return err
+				}
 				if again.Status != r.Status || again.TransferID != r.TransferID || !again.Replayed {
 					return fmt.Errorf("retry of %s (transfer %s) answered %d %q %v", r.Key, r.TransferID, again.Status, again.TransferID, again.Err)
 				}
@@ -137,7 +149,9 @@ func TestCrashRecovery(t *testing.T) {
 			)
 			checkEach(t, cut, func(r transferResult) error {
 				again := transferResult{Key: r.Key, Body: r.Body, From: r.From, To: r.To, Amount: r.Amount}
-				sendTransfer(ctx, s.Accounts[r.From].Client, &again, nil)
+				if err := resend(&again); err != nil {
+					return err
+				}
 				if !again.acked() && again.Problem != benchCodeInsufficient {
 					return fmt.Errorf("re-sent %s: %d %q %v", r.Key, again.Status, again.Problem, again.Err)
 				}

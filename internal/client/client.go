@@ -112,6 +112,12 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ReadResponse(resp)
+}
+
+// ReadResponse reads and closes resp's body into a Response, decoding a
+// problem document. Do uses it; so can a caller with a transport of its own.
+func ReadResponse(resp *http.Response) (*Response, error) {
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
