@@ -40,9 +40,21 @@ type executor interface {
 type txExec struct{ tx *store.Tx }
 
 func (x txExec) run(ctx context.Context, steps []step) error {
+	// The SQLite driver starts a goroutine per statement to interrupt it
+	// should ctx end mid-statement. A batch's statements are short, so on
+	// SQLite they run on a context that never ends and ctx is checked
+	// between them instead: the batch still stops at its deadline, and the
+	// transaction (bound to ctx when it began) still rolls back.
+	sctx := ctx
+	if x.tx.Dialect() == store.SQLite {
+		sctx = context.WithoutCancel(ctx)
+	}
 	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if s.rows != nil {
-			rows, err := x.tx.QueryCached(ctx, s.sql, s.args...)
+			rows, err := x.tx.QueryCached(sctx, s.sql, s.args...)
 			if err != nil {
 				return err
 			}
@@ -56,7 +68,7 @@ func (x txExec) run(ctx context.Context, steps []step) error {
 			}
 			continue
 		}
-		res, err := x.tx.ExecCached(ctx, s.sql, s.args...)
+		res, err := x.tx.ExecCached(sctx, s.sql, s.args...)
 		if err != nil {
 			return err
 		}
