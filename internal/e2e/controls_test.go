@@ -446,6 +446,13 @@ func TestFraudRulesSendToReview(t *testing.T) {
 	// (25) right after sign-in (10); a first transfer to someone else's
 	// account adds new_recipient (15).
 	eachEngine(t, withEnv(map[string]string{"RISK_REVIEW_SCORE": "45"}), func(t *testing.T, env *testapp.Env) {
+		// Noon UTC, whatever the hour the test runs at: the default
+		// unusual_hour rule (00:00-05:00 UTC, 10 points) stays out of the sums.
+		now := env.Clock.Now()
+		env.Clock.Advance(now.Truncate(24*time.Hour).Add(36*time.Hour).Sub(now) % (24 * time.Hour))
+		if h := env.Clock.Now().UTC().Hour(); h != 12 {
+			t.Fatalf("clock at %d:00, want noon", h)
+		}
 		c := newControls(t, env, 10_000_00)
 		// Between one's own accounts: 35, below the review score.
 		own := openAccount(t, c.alice, "savings", "USD")
