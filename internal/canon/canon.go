@@ -20,12 +20,43 @@ func Object(v any, max int) ([]byte, error) {
 	if v == nil {
 		return []byte("{}"), nil
 	}
+	if e, ok := v.(Encoded); ok {
+		return e.bytes(max)
+	}
 	if m, ok := v.(map[string]any); ok && flat(m) {
 		// Already canonical once encoded: the decode and re-encode below
 		// would give the same bytes.
 		return encode(m, max)
 	}
 	return decodedObject(v, max)
+}
+
+// Encoded is a JSON object already in canonical form, made by Encode. Object
+// takes it as it is (checking only its length), so that one change's
+// details are encoded once for every record that carries them: a transfer's
+// audit event and its outbox events.
+type Encoded struct{ raw []byte }
+
+// Encode returns Object(v, max) for reuse as an Encoded. The zero Encoded
+// is {}.
+func Encode(v any, max int) (Encoded, error) {
+	raw, err := Object(v, max)
+	if err != nil {
+		return Encoded{}, err
+	}
+	return Encoded{raw: raw}, nil
+}
+
+// bytes returns the canonical form, refusing more than max bytes. Callers
+// share it: it must not be modified.
+func (e Encoded) bytes(max int) ([]byte, error) {
+	if e.raw == nil {
+		return []byte("{}"), nil
+	}
+	if len(e.raw) > max {
+		return nil, fmt.Errorf("%d bytes is more than %d", len(e.raw), max)
+	}
+	return e.raw, nil
 }
 
 // decodedObject is Object by marshalling, decoding and encoding again.

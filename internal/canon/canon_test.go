@@ -54,3 +54,40 @@ func TestNames(t *testing.T) {
 		t.Errorf("Clip: %d bytes", len(got))
 	}
 }
+
+func TestEncodedIsTakenAsItIs(t *testing.T) {
+	for _, v := range []any{
+		map[string]any{"b": 1, "a": "<x>", "c": nil},
+		map[string]any{"nested": map[string]any{"z": 1.5, "y": []any{"\xff"}}},
+		json.RawMessage(`{ "n": 12345678901234567890 }`),
+		nil,
+	} {
+		want, err := Object(v, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := Encode(v, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, max := range []int{100, len(want)} {
+			if got, err := Object(enc, max); err != nil || string(got) != string(want) {
+				t.Errorf("Object(Encode(%v)) with %d bytes allowed = %s %v, want %s", v, max, got, err, want)
+			}
+		}
+		if v != nil {
+			if _, err := Object(enc, len(want)-1); err == nil {
+				t.Errorf("Encode(%v): %d bytes accepted under a limit of %d", v, len(want), len(want)-1)
+			}
+		}
+	}
+	if got, err := Object(Encoded{}, 2); err != nil || string(got) != "{}" {
+		t.Errorf("the zero Encoded: %s %v", got, err)
+	}
+	if _, err := Encode([]int{1}, 100); err == nil {
+		t.Error("Encode accepted a value that is not an object")
+	}
+	if _, err := Encode(map[string]string{"k": strings.Repeat("x", 100)}, 50); err == nil {
+		t.Error("Encode accepted an object over its limit")
+	}
+}

@@ -192,8 +192,8 @@ func (s *snapshot) history(ctx context.Context, db *store.DB, q Query) (History,
 	h.KnownIP, h.KnownDevice = q.IP == "", q.UserAgent == ""
 	now, earlier := store.Micros(q.Now), 0
 	for _, e := range s.sessions {
-		if earlier == MaxSessions {
-			break
+		if earlier == MaxSessions || h.KnownIP && h.KnownDevice {
+			break // nothing later can change either answer
 		}
 		if e.createdAt > now || e.id == q.SessionID {
 			continue

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fiscus/fiscus/internal/accounts"
 	"github.com/fiscus/fiscus/internal/audit"
+	"github.com/fiscus/fiscus/internal/canon"
 	"github.com/fiscus/fiscus/internal/fault"
 	"github.com/fiscus/fiscus/internal/id"
 	"github.com/fiscus/fiscus/internal/idempotency"
@@ -240,8 +241,13 @@ func (s *Service) eventRows(a Actor, t Transfer, now time.Time, action string, e
 	for k, v := range extra {
 		details[k] = v
 	}
+	// Encoded once for the audit event and every outbox event.
+	enc, err := canon.Encode(details, min(audit.MaxDetailsBytes, outbox.MaxDataBytes))
+	if err != nil {
+		return nil, fmt.Errorf("transfer %s details: %w", t.ID, err)
+	}
 	ev := audit.Event{At: now, ActorKind: audit.ActorUser, ActorID: a.UserID, Action: action,
-		TargetType: "transfer", TargetID: t.ID, RequestID: a.RequestID, IP: a.IP, Details: details}
+		TargetType: "transfer", TargetID: t.ID, RequestID: a.RequestID, IP: a.IP, Details: enc}
 	if a.UserID == "" {
 		ev.ActorKind, ev.ActorID = audit.ActorSystem, "transfers"
 	}
@@ -251,7 +257,7 @@ func (s *Service) eventRows(a Actor, t Transfer, now time.Time, action string, e
 	}
 	rows := []journal.Row{{Table: audit.Table, Columns: audit.Columns(), Values: vals}}
 	for _, typ := range events {
-		_, vals, err := outbox.Row(outbox.Event{Aggregate: "transfer", AggregateID: t.ID, Type: typ, At: now, Data: details})
+		_, vals, err := outbox.Row(outbox.Event{Aggregate: "transfer", AggregateID: t.ID, Type: typ, At: now, Data: enc})
 		if err != nil {
 			return nil, err
 		}
