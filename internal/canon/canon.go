@@ -35,7 +35,7 @@ func Object(v any, max int) ([]byte, error) {
 // takes it as it is (checking only its length), so that one change's
 // details are encoded once for every record that carries them: a transfer's
 // audit event and its outbox events.
-type Encoded struct{ raw []byte }
+type Encoded struct{ raw string }
 
 // Encode returns Object(v, max) for reuse as an Encoded. The zero Encoded
 // is {}.
@@ -44,20 +44,22 @@ func Encode(v any, max int) (Encoded, error) {
 	if err != nil {
 		return Encoded{}, err
 	}
-	return Encoded{raw: raw}, nil
+	return Encoded{raw: string(raw)}, nil
 }
 
-// bytes returns the canonical form, refusing more than max bytes. Callers
-// share it: it must not be modified.
+// bytes returns a copy of the canonical form (each record gets its own),
+// refusing more than max bytes.
 func (e Encoded) bytes(max int) ([]byte, error) {
-	if e.raw == nil {
+	if e.raw == "" {
 		return []byte("{}"), nil
 	}
 	if len(e.raw) > max {
-		return nil, fmt.Errorf("%d bytes is more than %d", len(e.raw), max)
+		return nil, tooLong(len(e.raw), max)
 	}
-	return e.raw, nil
+	return []byte(e.raw), nil
 }
+
+func tooLong(n, max int) error { return fmt.Errorf("%d bytes is more than %d", n, max) }
 
 // decodedObject is Object by marshalling, decoding and encoding again.
 func decodedObject(v any, max int) ([]byte, error) {
@@ -68,7 +70,7 @@ func decodedObject(v any, max int) ([]byte, error) {
 	// The canonical form is about as long as the marshalled value; refuse
 	// one far over the limit before spending time decoding it.
 	if len(raw) > 4*max {
-		return nil, fmt.Errorf("%d bytes is more than %d", len(raw), max)
+		return nil, tooLong(len(raw), max)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -90,7 +92,7 @@ func encode(m map[string]any, max int) ([]byte, error) {
 	}
 	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if len(out) > max {
-		return nil, fmt.Errorf("%d bytes is more than %d", len(out), max)
+		return nil, tooLong(len(out), max)
 	}
 	return out, nil
 }

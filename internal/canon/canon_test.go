@@ -91,3 +91,15 @@ func TestEncodedIsTakenAsItIs(t *testing.T) {
 		t.Error("Encode accepted an object over its limit")
 	}
 }
+
+func TestEncodedGivesEachRecordItsOwnBytes(t *testing.T) {
+	enc, err := Encode(map[string]any{"a": "x"}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := Object(enc, 100)
+	first[0] = '!'
+	if second, err := Object(enc, 100); err != nil || string(second) != `{"a":"x"}` {
+		t.Fatalf("a change to one record's bytes reached the next: %s %v", second, err)
+	}
+}
