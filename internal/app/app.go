@@ -109,7 +109,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	// A short poll instead of a wake-up per commit: under load the
 	// sequencer then numbers events in a few large transactions rather than
 	// competing with the posting engine for the writer after every batch.
-	a.events = outbox.NewDispatcher(db, log, outbox.Options{Now: opt.Now, PollInterval: eventPollInterval})
+	// The live hub's cursor is written about once a second rather than
+	// after every round of 100 events: under load those writes took the
+	// writer connection from the posting engine dozens of times a second.
+	a.events = outbox.NewDispatcher(db, log, outbox.Options{Now: opt.Now, PollInterval: eventPollInterval,
+		CursorInterval: eventCursorInterval})
 	started := opt.Now()
 	a.events.Subscribe(liveSubscriber, func(_ context.Context, d outbox.Delivery) error {
 		if d.Event.At.Before(started.Add(-time.Minute)) {
@@ -211,6 +215,11 @@ func (a *App) Close() error { return a.db.Close() }
 // eventPollInterval is how often the outbox dispatcher looks for new
 // domain events: the longest a live update waits.
 const eventPollInterval = 200 * time.Millisecond
+
+// eventCursorInterval is the least time between two writes of the live
+// hub's cursor. A restart may deliver up to that much to the hub again
+// (delivery is at least once).
+const eventCursorInterval = time.Second
 
 // liveSubscriber is the live-update hub's cursor name, the same on every
 // replica: each replica delivers every event from where it started to its

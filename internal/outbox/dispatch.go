@@ -45,13 +45,22 @@ type Options struct {
 	// call Wake).
 	PollInterval time.Duration
 	// BatchSize is the most events a subscriber reads per round (at most
-	// MaxBatchSize); its cursor is written once per round.
+	// MaxBatchSize); its cursor is written at most once per round.
 	BatchSize int
 	// RetryMin is the wait after a subscriber's first failure; it doubles
 	// with every further consecutive failure, up to RetryMax.
 	RetryMin, RetryMax time.Duration
 	// HandlerTimeout bounds one handler call (through its context).
 	HandlerTimeout time.Duration
+	// CursorInterval is the least time between two writes of a
+	// subscriber's cursor while it keeps delivering (zero or less: every
+	// round). A position a round does not write is written by the first
+	// round after the interval has passed (rounds run at least every
+	// PollInterval, with or without new events); a round whose handler
+	// failed writes it at once. A longer interval means fewer write
+	// transactions competing with the application's and, after a crash,
+	// up to that much more delivered again.
+	CursorInterval time.Duration
 	// Now is the clock for the cursors' updated_at (nil: time.Now).
 	Now func() time.Time
 }
@@ -279,8 +288,12 @@ func (d *Dispatcher) deliverLoop(ctx context.Context, s *subscriber) {
 }
 
 // cursor is a subscriber's position in this process: pos is the last seq
-// its handler accepted, saved the last seq written to outbox_cursors.
-type cursor struct{ pos, saved int64 }
+// its handler accepted, saved the last seq written to outbox_cursors, at
+// savedAt (monotonic).
+type cursor struct {
+	pos, saved int64
+	savedAt    time.Time
+}
 
 // deliverRound reads the next batch after c.pos, hands its events to the
 // handler in order until one fails, and saves the cursor. full reports
@@ -306,11 +319,11 @@ func (d *Dispatcher) deliverRound(ctx context.Context, s *subscriber, c *cursor)
 	// Acknowledged events are saved even when a later one failed, so they
 	// are not redelivered after a restart. A failed save leaves c.saved
 	// behind and is tried again next round.
-	if c.pos > c.saved {
+	if c.pos > c.saved && (herr != nil || time.Since(c.savedAt) >= d.opt.CursorInterval) {
 		if err := d.saveCursor(ctx, s.name, c.pos); err != nil {
 			return false, errors.Join(herr, err)
 		}
-		c.saved = c.pos
+		c.saved, c.savedAt = c.pos, time.Now()
 	}
 	if herr != nil {
 		return false, herr

@@ -48,7 +48,10 @@
 // in its own goroutine, the events with seq greater than its cursor, in seq
 // order, one handler call at a time, reading at most Options.BatchSize events
 // per round. After the handler returns nil for some events the cursor moves
-// to the last of them (once per round, before the next read). A handler
+// to the last of them (at the end of the round, or, with
+// Options.CursorInterval, at the end of a later round once that interval has
+// passed since the last write; a round whose handler failed writes it at
+// once). A handler
 // error, panic (recovered) or timeout stops that subscriber at that event:
 // nothing after it is delivered to it before it succeeds, and it is retried
 // after a backoff (Options.RetryMin doubling up to Options.RetryMax). Other

@@ -616,6 +616,72 @@ func TestRestartResumesAfterCursor(t *testing.T) {
 	})
 }
 
+// TestCursorInterval: with Options.CursorInterval a subscriber's cursor is
+// written at most that often while it delivers, so a stop redelivers what
+// was acknowledged since; a handler failure writes it at once; and a
+// position left unwritten is written once the interval has passed, with no
+// new event needed.
+func TestCursorInterval(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		record(t, db, ev("trf_1", "transfer.created", 1, nil), ev("trf_1", "transfer.approved", 2, nil),
+			ev("trf_1", "transfer.executed", 3, nil), ev("trf_2", "transfer.created", 4, nil))
+		opt := fast()
+		opt.BatchSize = 1 // a round per event: without the interval, a write after each
+		opt.CursorInterval = time.Hour
+		var c1 collector
+		d1 := outbox.NewDispatcher(db, nil, opt)
+		d1.Subscribe("live", c1.handle)
+		stop := start(t, d1)
+		eventually(t, "four deliveries", func() bool { return len(c1.ackedSeqs()) == 4 })
+		time.Sleep(10 * opt.PollInterval) // rounds that must not write it
+		stop()
+		if got, _ := cursorOf(t, db, "live"); got != 1 {
+			t.Fatalf("cursor at %d, want 1: only the first round's position is written within the interval", got)
+		}
+
+		// Stopped with 2..4 acknowledged but not written: delivered again.
+		// Seq 5 fails once: the round writes the position before it at once.
+		record(t, db, ev("trf_2", "transfer.rejected", 5, nil))
+		var c2 collector
+		c2.fail = func(d outbox.Delivery, attempt int) error {
+			if d.Seq == 5 && attempt == 1 {
+				return errors.New("endpoint down")
+			}
+			return nil
+		}
+		d2 := outbox.NewDispatcher(db, nil, opt)
+		d2.Subscribe("live", c2.handle)
+		stop = start(t, d2)
+		eventually(t, "seq 5 delivered", func() bool { return slices.Contains(c2.ackedSeqs(), 5) })
+		stop()
+		if got := c2.ackedSeqs(); !slices.Equal(got, seqs(2, 5)) {
+			t.Fatalf("after the stop: delivered %v, want 2..5 (2..4 again)", got)
+		}
+		// The first round (seq 2) wrote 2; the failed round wrote 4, at
+		// once; seq 5's success is within the interval of that write.
+		if got, _ := cursorOf(t, db, "live"); got != 4 {
+			t.Fatalf("cursor at %d, want 4: the failed round's acknowledged position", got)
+		}
+
+		// A short interval: the first round writes 5; seq 6, delivered
+		// within the interval (unless this machine is slower than that),
+		// is written by a later round, although no event follows.
+		opt.CursorInterval = 25 * opt.PollInterval
+		var c3 collector
+		d3 := outbox.NewDispatcher(db, nil, opt)
+		d3.Subscribe("live", c3.handle)
+		start(t, d3)
+		waitCursor(t, db, "live", 5)
+		record(t, db, ev("trf_3", "transfer.created", 6, nil))
+		eventually(t, "seq 6 delivered", func() bool { return slices.Contains(c3.ackedSeqs(), 6) })
+		waitCursor(t, db, "live", 6)
+		if got := c3.ackedSeqs(); !slices.Equal(got, seqs(5, 6)) {
+			t.Fatalf("third run delivered %v, want 5 (again) and 6", got)
+		}
+	})
+}
+
 // TestRedeliversWhenCursorWriteIsLost stops the dispatcher between a
 // handler's success and the cursor write: the handler cancels Run's context
 // and returns nil, so the write cannot happen. The next dispatcher must
