@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -516,6 +517,89 @@ func TestTransfersReadSide(t *testing.T) {
 			t.Fatalf("CSV statement:\n%s", csv)
 		}
 		l.verifyClean(t)
+	})
+}
+
+// TestTransfersListParts: a customer's list is read as the transfers they
+// sent and those they received from someone else; every transfer they
+// are a party to comes exactly once (transfers between their own accounts
+// are in both owner indexes), newest first, across pages and filters.
+func TestTransfersListParts(t *testing.T) {
+	eachEngine(t, noRisk, func(t *testing.T, env *testapp.Env) {
+		l := newLedgerEnv(t, env)
+		alice, _ := register(t, env, "parts-alice@example.com")
+		bob, _ := register(t, env, "parts-bob@example.com")
+		a1 := openAccount(t, alice, "checking", "USD")
+		a2 := openAccount(t, alice, "savings", "USD")
+		b1 := openAccount(t, bob, "checking", "USD")
+		var aliceWant, bobWant, ownWant []string
+		env.Clock.Advance(time.Millisecond)
+		l.fund(t, a1, 1_000_00)
+		env.Clock.Advance(time.Millisecond)
+		l.fund(t, b1, 1_000_00)
+		// The funding transfers are the first two of the admin's list.
+		resp, err := l.admin.Get(ctx, "/api/v1/transfers?limit=2")
+		mustStatus(t, resp, err, http.StatusOK)
+		funding := decode[struct {
+			Data []transferBody `json:"data"`
+		}](t, resp).Data
+		if len(funding) != 2 || funding[0].ToAccountID != b1 || funding[1].ToAccountID != a1 {
+			t.Fatalf("funding transfers: %s", resp.Body)
+		}
+		aliceWant, bobWant = append(aliceWant, funding[1].ID), append(bobWant, funding[0].ID)
+		for i := range 4 {
+			for _, tr := range []struct {
+				who      *client.Client
+				from, to string
+			}{{alice, a1, a2}, {alice, a1, b1}, {bob, b1, a1}, {alice, a2, a1}} {
+				env.Clock.Advance(time.Millisecond)
+				resp, err := sendTransfer(tr.who, l.key(), cashBody(tr.from, tr.to, int64(1_00+i)))
+				mustStatus(t, resp, err, http.StatusCreated)
+				id := decode[transferBody](t, resp).ID
+				aliceWant = append(aliceWant, id)
+				if tr.from == b1 || tr.to == b1 {
+					bobWant = append(bobWant, id)
+				} else {
+					ownWant = append(ownWant, id)
+				}
+			}
+		}
+		for _, c := range []struct {
+			name  string
+			who   *client.Client
+			query string
+			want  []string
+		}{
+			{"alice", alice, "", aliceWant},
+			{"bob", bob, "", bobWant},
+			{"alice's own", alice, "&account_id=" + a2 + "&status=executed", ownWant},
+		} {
+			var got []string
+			cursor := ""
+			for page := 0; ; page++ {
+				if page > len(c.want) {
+					t.Fatalf("%s: more pages than transfers", c.name)
+				}
+				resp, err := c.who.Get(ctx, "/api/v1/transfers?limit=3"+c.query+cursor)
+				mustStatus(t, resp, err, http.StatusOK)
+				body := decode[struct {
+					Data       []transferBody `json:"data"`
+					NextCursor *string        `json:"next_cursor"`
+				}](t, resp)
+				for _, tr := range body.Data {
+					got = append(got, tr.ID)
+				}
+				if body.NextCursor == nil {
+					break
+				}
+				cursor = "&cursor=" + *body.NextCursor
+			}
+			want := slices.Clone(c.want)
+			slices.Reverse(want) // newest first
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: listed\n%v\nwant\n%v", c.name, got, want)
+			}
+		}
 	})
 }
 

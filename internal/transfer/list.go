@@ -83,10 +83,6 @@ func (s *Service) List(ctx context.Context, v Viewer, f Filter) ([]Transfer, str
 	}
 	var where []string
 	var args []any
-	if !v.All {
-		where = append(where, `(from_owner_id = ? OR to_owner_id = ?)`)
-		args = append(args, v.UserID, v.UserID)
-	}
 	if f.Status != "" {
 		if !slices.Contains(Statuses, f.Status) {
 			return nil, "", fault.Invalidf("status", "invalid", "must be one of %s", strings.Join(Statuses, ", "))
@@ -117,12 +113,7 @@ func (s *Service) List(ctx context.Context, v Viewer, f Filter) ([]Transfer, str
 		where = append(where, `id < ?`)
 		args = append(args, after)
 	}
-	q := `SELECT ` + transferCols + ` FROM transfers`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	q += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, limit+1)
+	q, args := listQuery(v, where, args, limit+1)
 	var out []Transfer
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
 		out = out[:0]
@@ -149,6 +140,31 @@ func (s *Service) List(ctx context.Context, v Viewer, f Filter) ([]Transfer, str
 		next = encodeCursor(out[limit-1].ID)
 	}
 	return out, next, nil
+}
+
+// listQuery returns the query of List: the first n transfers, newest
+// first, that match where (conditions ANDed, with args) and that v may see.
+// A customer's are read in two parts that never overlap, those they sent
+// and those they received from someone else, each newest first through its
+// owner index (transfers_from_owner, transfers_to_owner), so a page costs
+// about n index entries however many transfers the customer has. (One
+// condition "from_owner_id = ? OR to_owner_id = ?" reads every transfer
+// of the customer through both indexes and sorts them for every page.)
+func listQuery(v Viewer, where []string, args []any, n int) (string, []any) {
+	filter := ""
+	if len(where) > 0 {
+		filter = ` AND ` + strings.Join(where, ` AND `)
+	}
+	if v.All {
+		return `SELECT ` + transferCols + ` FROM transfers WHERE true` + filter + ` ORDER BY id DESC LIMIT ?`, append(args, n)
+	}
+	part := `SELECT * FROM (SELECT ` + transferCols + ` FROM transfers WHERE %s` + filter + ` ORDER BY id DESC LIMIT ?) %s`
+	q := fmt.Sprintf(part, `from_owner_id = ?`, `sent`) + ` UNION ALL ` +
+		fmt.Sprintf(part, `to_owner_id = ? AND (from_owner_id IS NULL OR from_owner_id <> ?)`, `received`) +
+		` ORDER BY 1 DESC LIMIT ?`
+	all := append([]any{v.UserID}, args...)
+	all = append(append(all, n, v.UserID, v.UserID), args...)
+	return q, append(all, n, n)
 }
 
 type scanner interface{ Scan(dest ...any) error }
