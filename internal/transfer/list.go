@@ -158,9 +158,12 @@ func listQuery(v Viewer, where []string, args []any, n int) (string, []any) {
 	if v.All {
 		return `SELECT ` + transferCols + ` FROM transfers WHERE true` + filter + ` ORDER BY id DESC LIMIT ?`, append(args, n)
 	}
-	part := `SELECT * FROM (SELECT ` + transferCols + ` FROM transfers WHERE %s` + filter + ` ORDER BY id DESC LIMIT ?) %s`
-	q := fmt.Sprintf(part, `from_owner_id = ?`, `sent`) + ` UNION ALL ` +
-		fmt.Sprintf(part, `to_owner_id = ? AND (from_owner_id IS NULL OR from_owner_id <> ?)`, `received`) +
+	part := func(owner, alias string) string {
+		return `SELECT * FROM (SELECT ` + transferCols + ` FROM transfers WHERE ` + owner + filter +
+			` ORDER BY id DESC LIMIT ?) ` + alias
+	}
+	q := part(`from_owner_id = ?`, `sent`) + ` UNION ALL ` +
+		part(`to_owner_id = ? AND (from_owner_id IS NULL OR from_owner_id <> ?)`, `received`) +
 		` ORDER BY 1 DESC LIMIT ?`
 	all := append([]any{v.UserID}, args...)
 	all = append(append(all, n, v.UserID, v.UserID), args...)
