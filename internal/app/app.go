@@ -44,12 +44,16 @@ type App struct {
 	// workers run in the background while the app serves; each returns when
 	// its context is cancelled (after the HTTP server has drained).
 	workers []func(context.Context) error
+	indexer *store.Indexer
 }
 
 // Options are optional dependencies, mainly for tests.
 type Options struct {
 	Version string
 	Now     func() time.Time // nil: time.Now
+	// ManualIndex (tests) leaves the bulk indexes (store.Indexer) to
+	// IndexNow: they are not filled in the background.
+	ManualIndex bool
 }
 
 // New opens the database, migrates it if configured to, and builds the
@@ -145,6 +149,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	// HTTP server has drained) it commits what is still queued.
 	a.workers = append(a.workers, a.eng.Run)
 	a.workers = append(a.workers, a.events.Run)
+	// SQLite: the transfers' owners are indexed in bulk, behind the
+	// posting path (transfer.PartiesIndex).
+	a.indexer = store.NewIndexer(db, log, transfer.PartiesIndex)
+	if !opt.ManualIndex {
+		a.workers = append(a.workers, a.indexer.Run)
+	}
 	a.workers = append(a.workers, maintenance(maintained{eng: a.eng, keys: keys, transfers: a.transfers, events: a.events,
 		eventRetention: cfg.OutboxRetention}, opt.Now, log))
 	// The sealer links committed audit events into the hash chain every
@@ -153,6 +163,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	a.workers = append(a.workers, audit.NewSealer(db, log, cfg.AuditSealInterval).Run)
 	return a, nil
 }
+
+// IndexNow fills the bulk indexes up to the last committed row.
+func (a *App) IndexNow(ctx context.Context) error { return a.indexer.CatchUp(ctx) }
 
 // Handler returns the HTTP handler (for in-process tests).
 func (a *App) Handler() http.Handler { return a.server.Handler() }

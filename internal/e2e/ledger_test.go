@@ -523,9 +523,14 @@ func TestTransfersReadSide(t *testing.T) {
 // TestTransfersListParts: a customer's list is read as the transfers they
 // sent and those they received from someone else; every transfer they
 // are a party to comes exactly once (transfers between their own accounts
-// are in both owner indexes), newest first, across pages and filters.
+// are in both owner indexes), newest first, across pages and filters. On
+// SQLite the parts come from the bulk index transfer_parties up to its
+// mark and from the transfers past it: the lists are checked with no
+// transfer indexed, with all of them, and with the newest past the mark.
 func TestTransfersListParts(t *testing.T) {
-	eachEngine(t, noRisk, func(t *testing.T, env *testapp.Env) {
+	opt := noRisk
+	opt.ManualIndex = true
+	eachEngine(t, opt, func(t *testing.T, env *testapp.Env) {
 		l := newLedgerEnv(t, env)
 		alice, _ := register(t, env, "parts-alice@example.com")
 		bob, _ := register(t, env, "parts-bob@example.com")
@@ -547,57 +552,92 @@ func TestTransfersListParts(t *testing.T) {
 			t.Fatalf("funding transfers: %s", resp.Body)
 		}
 		aliceWant, bobWant = append(aliceWant, funding[1].ID), append(bobWant, funding[0].ID)
-		for i := range 4 {
-			for _, tr := range []struct {
-				who      *client.Client
-				from, to string
-			}{{alice, a1, a2}, {alice, a1, b1}, {bob, b1, a1}, {alice, a2, a1}} {
-				env.Clock.Advance(time.Millisecond)
-				resp, err := sendTransfer(tr.who, l.key(), cashBody(tr.from, tr.to, int64(1_00+i)))
-				mustStatus(t, resp, err, http.StatusCreated)
-				id := decode[transferBody](t, resp).ID
-				aliceWant = append(aliceWant, id)
-				if tr.from == b1 || tr.to == b1 {
-					bobWant = append(bobWant, id)
-				} else {
-					ownWant = append(ownWant, id)
+		send := func(rounds int) {
+			t.Helper()
+			for i := range rounds {
+				for _, tr := range []struct {
+					who      *client.Client
+					from, to string
+				}{{alice, a1, a2}, {alice, a1, b1}, {bob, b1, a1}, {alice, a2, a1}} {
+					env.Clock.Advance(time.Millisecond)
+					resp, err := sendTransfer(tr.who, l.key(), cashBody(tr.from, tr.to, int64(1_00+i)))
+					mustStatus(t, resp, err, http.StatusCreated)
+					id := decode[transferBody](t, resp).ID
+					aliceWant = append(aliceWant, id)
+					if tr.from == b1 || tr.to == b1 {
+						bobWant = append(bobWant, id)
+					} else {
+						ownWant = append(ownWant, id)
+					}
 				}
 			}
 		}
-		for _, c := range []struct {
-			name  string
-			who   *client.Client
-			query string
-			want  []string
-		}{
-			{"alice", alice, "", aliceWant},
-			{"bob", bob, "", bobWant},
-			{"alice's own", alice, "&account_id=" + a2 + "&status=executed", ownWant},
-		} {
-			var got []string
-			cursor := ""
-			for page := 0; ; page++ {
-				if page > len(c.want) {
-					t.Fatalf("%s: more pages than transfers", c.name)
+		check := func(state string) {
+			t.Helper()
+			for _, c := range []struct {
+				name  string
+				who   *client.Client
+				query string
+				want  []string
+			}{
+				{"alice", alice, "", aliceWant},
+				{"bob", bob, "", bobWant},
+				{"alice's own", alice, "&account_id=" + a2 + "&status=executed", ownWant},
+			} {
+				var got []string
+				cursor := ""
+				for page := 0; ; page++ {
+					if page > len(c.want) {
+						t.Fatalf("%s, %s: more pages than transfers", state, c.name)
+					}
+					resp, err := c.who.Get(ctx, "/api/v1/transfers?limit=3"+c.query+cursor)
+					mustStatus(t, resp, err, http.StatusOK)
+					body := decode[struct {
+						Data       []transferBody `json:"data"`
+						NextCursor *string        `json:"next_cursor"`
+					}](t, resp)
+					for _, tr := range body.Data {
+						got = append(got, tr.ID)
+					}
+					if body.NextCursor == nil {
+						break
+					}
+					cursor = "&cursor=" + *body.NextCursor
 				}
-				resp, err := c.who.Get(ctx, "/api/v1/transfers?limit=3"+c.query+cursor)
-				mustStatus(t, resp, err, http.StatusOK)
-				body := decode[struct {
-					Data       []transferBody `json:"data"`
-					NextCursor *string        `json:"next_cursor"`
-				}](t, resp)
-				for _, tr := range body.Data {
-					got = append(got, tr.ID)
+				want := slices.Clone(c.want)
+				slices.Reverse(want) // newest first
+				if !slices.Equal(got, want) {
+					t.Errorf("%s, %s: listed\n%v\nwant\n%v", state, c.name, got, want)
 				}
-				if body.NextCursor == nil {
-					break
-				}
-				cursor = "&cursor=" + *body.NextCursor
 			}
-			want := slices.Clone(c.want)
-			slices.Reverse(want) // newest first
-			if !slices.Equal(got, want) {
-				t.Errorf("%s: listed\n%v\nwant\n%v", c.name, got, want)
+		}
+		send(4)
+		check("none indexed")
+		if err := env.App.IndexNow(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check("all indexed")
+		send(3)
+		check("the newest past the mark")
+		if err := env.App.IndexNow(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check("all indexed again")
+		if storeOf(env) == store.SQLite {
+			var parties, mark, last int64
+			err := env.App.DB().Read(ctx, func(tx *store.Tx) error {
+				return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM transfer_parties),
+					(SELECT upto FROM index_marks WHERE name = 'transfer_parties'), (SELECT max(seq) FROM transfers)`).
+					Scan(&parties, &mark, &last)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Two funding transfers (one party each), 7 rounds of two
+			// transfers between alice and bob (two parties) and two
+			// between alice's own accounts (one).
+			if want := int64(2 + 7*(2*2+2)); parties != want || mark != last {
+				t.Errorf("transfer_parties holds %d rows up to seq %d of %d, want %d up to the last", parties, mark, last, want)
 			}
 		}
 	})

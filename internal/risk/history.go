@@ -123,9 +123,26 @@ type snapshot struct {
 // historyQuery reads a snapshot in one statement (one consistent view):
 // the user's row (k = 0); their MaxSessions+1 most recent sessions created
 // at or before Now (k = 1, index sessions_user); and their MaxScanned most
-// recent outgoing transfers (k = 2, the covering index
-// transfers_from_owner; IDs sort by creation time).
-const historyQuery = `SELECT 0 AS k, '' AS id, '' AS a, '' AS b, '' AS c, '' AS d, '' AS e,
+// recent outgoing transfers (k = 2; IDs sort by creation time). On
+// PostgreSQL those are read through the covering index
+// transfers_from_owner; on SQLite through the "sent" range of the bulk
+// index transfer_parties (transfer.PartiesIndex) and the transfers past
+// its mark, read by seq only.
+func historyQuery(d store.Dialect) string {
+	sent := `SELECT id, kind, status, to_account_id, to_owner_id, asset, amount, created_at FROM transfers
+		WHERE from_owner_id = ? ORDER BY id DESC LIMIT ?`
+	if d == store.SQLite {
+		// ?5 and ?6 are the statement's fifth and sixth arguments, the
+		// user and MaxScanned, each used in both parts.
+		sent = `SELECT * FROM (SELECT t.id, t.kind, t.status, t.to_account_id, t.to_owner_id, t.asset, t.amount, t.created_at
+			FROM transfer_parties p CROSS JOIN transfers t ON t.id = p.transfer_id
+			WHERE p.owner_id = ?5 AND p.sent = 1 ORDER BY p.transfer_id DESC LIMIT ?6)
+		UNION ALL SELECT * FROM (SELECT id, kind, status, to_account_id, to_owner_id, asset, amount, created_at
+			FROM transfers NOT INDEXED WHERE seq > ` + store.BulkMark("transfer_parties") + ` AND from_owner_id = ?5
+			ORDER BY id DESC LIMIT ?6)
+		ORDER BY 1 DESC LIMIT ?6`
+	}
+	return `SELECT 0 AS k, '' AS id, '' AS a, '' AS b, '' AS c, '' AS d, '' AS e,
 		u.password_changed_at AS n1, u.mfa_changed_at AS n2, u.last_login_at AS n3, u.created_at AS n4
 	FROM users u WHERE u.id = ?
 	UNION ALL
@@ -134,15 +151,15 @@ const historyQuery = `SELECT 0 AS k, '' AS id, '' AS a, '' AS b, '' AS c, '' AS 
 		WHERE user_id = ? AND created_at <= ? ORDER BY created_at DESC LIMIT ?) s
 	UNION ALL
 	SELECT 2, t.id, t.kind, t.status, t.to_account_id, COALESCE(t.to_owner_id, ''), t.asset, t.amount, t.created_at, 0, 0
-	FROM (SELECT id, kind, status, to_account_id, to_owner_id, asset, amount, created_at FROM transfers
-		WHERE from_owner_id = ? ORDER BY id DESC LIMIT ?) t`
+	FROM (` + sent + `) t`
+}
 
 // loadSnapshot reads userID's snapshot as of now. An unknown user is an
 // error satisfying store.IsNotFound.
 func loadSnapshot(ctx context.Context, db *store.DB, userID string, now time.Time) (*snapshot, error) {
 	snap := &snapshot{at: store.Micros(now)}
 	found := false
-	err := db.Query(ctx, historyQuery, []any{userID, userID, snap.at, MaxSessions + 1, userID, MaxScanned},
+	err := db.Query(ctx, historyQuery(db.Dialect()), []any{userID, userID, snap.at, MaxSessions + 1, userID, MaxScanned},
 		func(rows *sql.Rows) error {
 			for rows.Next() {
 				var (

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
+	"reflect"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/fiscus/fiscus/internal/risk"
 	"github.com/fiscus/fiscus/internal/store"
 	"github.com/fiscus/fiscus/internal/store/storetest"
+	"github.com/fiscus/fiscus/internal/transfer"
 )
 
 // seed writes rows straight into a fresh database, the way the services
@@ -123,11 +126,25 @@ func query(user, recipient string) risk.Query {
 		SessionID: "ses_current", Now: hnow, Lookback: lookback, Window: window}
 }
 
+// load reads q's history, and on SQLite reads it again once the
+// transfers' parties are indexed (the first read took the transfers past
+// the bulk index's mark): both must be the same.
 func load(t *testing.T, db *store.DB, q risk.Query) risk.History {
 	t.Helper()
-	h, err := risk.LoadHistory(context.Background(), db, q)
+	ctx := context.Background()
+	h, err := risk.LoadHistory(ctx, db, q)
 	if err != nil {
 		t.Fatalf("LoadHistory(%+v): %v", q, err)
+	}
+	if err := store.NewIndexer(db, slog.New(slog.DiscardHandler), transfer.PartiesIndex).CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	indexed, err := risk.LoadHistory(ctx, db, q)
+	if err != nil {
+		t.Fatalf("LoadHistory(%+v), indexed: %v", q, err)
+	}
+	if !reflect.DeepEqual(indexed, h) {
+		t.Fatalf("LoadHistory(%+v): indexed\n%+v\nbefore\n%+v", q, indexed, h)
 	}
 	return h
 }

@@ -268,3 +268,83 @@ func TestRebind(t *testing.T) {
 		}
 	}
 }
+
+// TestTransferPartiesMigration (SQLite): migrating a database that holds
+// transfers to the bulk-indexed transfers keeps every transfer in its
+// order, gives it its parties (one row for a transfer between a
+// customer's own accounts) and sets the mark to the last; migrating back
+// keeps them too.
+func TestTransferPartiesMigration(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, store.SQLite)
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if err := db.Write(ctx, func(tx *store.Tx) error { _, err := tx.Exec(ctx, q, args...); return err }); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	insert := func(id string, from, to any) {
+		t.Helper()
+		exec(`INSERT INTO transfers (id, kind, status, maker_user_id, from_account_id, to_account_id, from_owner_id,
+			to_owner_id, asset, amount, created_at, updated_at) VALUES (?, 'cash', 'failed', 'usr_m', 'acct_1', 'acct_2', ?, ?, 'USD', 1, 1, 1)`,
+			id, from, to)
+	}
+	ids := func() []string {
+		t.Helper()
+		var out []string
+		err := db.Read(ctx, func(tx *store.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT id FROM transfers ORDER BY rowid`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var s string
+				if err := rows.Scan(&s); err != nil {
+					return err
+				}
+				out = append(out, s)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if ok, err := db.MigrateDown(ctx); err != nil || !ok {
+		t.Fatalf("down: %v %v", ok, err)
+	}
+	// Inserted out of ID order: the order of insertion is what is kept.
+	insert("trf_3", "usr_a", "usr_b")
+	insert("trf_1", nil, "usr_a")     // funding
+	insert("trf_2", "usr_a", "usr_a") // between alice's own accounts
+	insert("trf_4", "usr_b", nil)     // a debit adjustment
+	before := ids()
+	if _, err := db.MigrateUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("after up: %v, want %v", got, before)
+	}
+	var parties string
+	var mark, last int64
+	err := db.Read(ctx, func(tx *store.Tx) error {
+		return tx.QueryRow(ctx, `SELECT (SELECT group_concat(owner_id || ':' || sent || ':' || transfer_id, ' ')
+				FROM (SELECT * FROM transfer_parties ORDER BY 1, 2, 3)),
+			`+store.BulkMark("transfer_parties")+`, (SELECT max(seq) FROM transfers)`).Scan(&parties, &mark, &last)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "usr_a:0:trf_1 usr_a:1:trf_2 usr_a:1:trf_3 usr_b:0:trf_3 usr_b:1:trf_4"; parties != want || mark != 4 || last != 4 {
+		t.Fatalf("parties %q up to %d of %d, want %q up to 4", parties, mark, last, want)
+	}
+	insert("trf_5", "usr_b", "usr_a")
+	if ok, err := db.MigrateDown(ctx); err != nil || !ok {
+		t.Fatalf("down again: %v %v", ok, err)
+	}
+	if got, want := ids(), append(before, "trf_5"); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after down: %v, want %v", got, want)
+	}
+}

@@ -85,6 +85,9 @@ var contract = sync.OnceValues(openapitest.New)
 // Options adjust the server's environment variables.
 type Options struct {
 	Env map[string]string // extra or overriding variables
+	// ManualIndex: the bulk indexes are filled only by App.IndexNow (see
+	// app.Options).
+	ManualIndex bool
 }
 
 // Start boots a server on a fresh database of the given engine and stops it
@@ -119,7 +122,7 @@ func Start(t testing.TB, engine store.Dialect, opt Options) *Env {
 	log := logging.New(logs, slog.LevelDebug)
 	clock := NewClock(time.Now().UTC().Truncate(time.Second))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, log, app.Options{Version: "test", Now: clock.Now})
+	a, err := app.New(ctx, cfg, log, app.Options{Version: "test", Now: clock.Now, ManualIndex: opt.ManualIndex})
 	if err != nil {
 		cancel()
 		t.Fatalf("app: %v", err)

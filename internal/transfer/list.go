@@ -105,15 +105,14 @@ func (s *Service) List(ctx context.Context, v Viewer, f Filter) ([]Transfer, str
 		where = append(where, `created_at < ?`)
 		args = append(args, store.Micros(f.To))
 	}
+	var after string
 	if f.Cursor != "" {
-		after, err := decodeCursor(f.Cursor)
-		if err != nil {
+		var err error
+		if after, err = decodeCursor(f.Cursor); err != nil {
 			return nil, "", err
 		}
-		where = append(where, `id < ?`)
-		args = append(args, after)
 	}
-	q, args := listQuery(v, where, args, limit+1)
+	q, args := listQuery(s.db.Dialect(), v, where, args, after, limit+1)
 	var out []Transfer
 	err := s.db.Read(ctx, func(tx *store.Tx) error {
 		out = out[:0]
@@ -143,14 +142,24 @@ func (s *Service) List(ctx context.Context, v Viewer, f Filter) ([]Transfer, str
 }
 
 // listQuery returns the query of List: the first n transfers, newest
-// first, that match where (conditions ANDed, with args) and that v may see.
-// A customer's are read in two parts that never overlap, those they sent
-// and those they received from someone else, each newest first through its
-// owner index (transfers_from_owner, transfers_to_owner), so a page costs
-// about n index entries however many transfers the customer has. (One
-// condition "from_owner_id = ? OR to_owner_id = ?" reads every transfer
-// of the customer through both indexes and sorts them for every page.)
-func listQuery(v Viewer, where []string, args []any, n int) (string, []any) {
+// first, that match where (conditions ANDed, with args), that v may see and,
+// with after set, whose ID sorts before after.
+//
+// A customer's are read in parts that never overlap, each newest first
+// through its own range and cut to n, then merged, so a page costs about n
+// index entries however many transfers the customer has. (One condition
+// "from_owner_id = ? OR to_owner_id = ?" reads every transfer of the
+// customer and sorts them for every page.) On PostgreSQL the parts are
+// those they sent and those they received from someone else, through the
+// owner indexes transfers_from_owner and transfers_to_owner. On SQLite
+// they are the same two ranges of the bulk index transfer_parties, which
+// holds the transfers up to its mark, and the transfers past the mark
+// (PartiesIndex).
+func listQuery(d store.Dialect, v Viewer, where []string, args []any, after string, n int) (string, []any) {
+	if after != "" {
+		where = append(slices.Clip(where), `id < ?`)
+		args = append(slices.Clip(args), after)
+	}
 	filter := ""
 	if len(where) > 0 {
 		filter = ` AND ` + strings.Join(where, ` AND `)
@@ -158,16 +167,62 @@ func listQuery(v Viewer, where []string, args []any, n int) (string, []any) {
 	if v.All {
 		return `SELECT ` + transferCols + ` FROM transfers WHERE true` + filter + ` ORDER BY id DESC LIMIT ?`, append(args, n)
 	}
-	part := func(owner, alias string) string {
-		return `SELECT * FROM (SELECT ` + transferCols + ` FROM transfers WHERE ` + owner + filter +
+	part := func(from, cond, alias string) string {
+		return `SELECT * FROM (SELECT ` + transferCols + ` FROM ` + from + ` WHERE ` + cond + filter +
 			` ORDER BY id DESC LIMIT ?) ` + alias
 	}
-	q := part(`from_owner_id = ?`, `sent`) + ` UNION ALL ` +
-		part(`to_owner_id = ? AND (from_owner_id IS NULL OR from_owner_id <> ?)`, `received`) +
+	var all []any
+	if d != store.SQLite {
+		q := part(`transfers`, `from_owner_id = ?`, `sent`) + ` UNION ALL ` +
+			part(`transfers`, `to_owner_id = ? AND (from_owner_id IS NULL OR from_owner_id <> ?)`, `received`) +
+			` ORDER BY 1 DESC LIMIT ?`
+		all = append(append([]any{v.UserID}, args...), n, v.UserID, v.UserID)
+		all = append(append(all, args...), n, n)
+		return q, all
+	}
+	// The index parts scan transfer_parties (CROSS JOIN keeps it the outer
+	// loop) and ORDER BY its key; the cursor bounds the range itself. The
+	// part past the mark reads transfers by seq only (NOT INDEXED: never
+	// through the id index, which would visit every transfer when few are
+	// past the mark).
+	indexed := func(sent, alias string) string {
+		cond := `p.owner_id = ? AND p.sent = ` + sent
+		if after != "" {
+			cond += ` AND p.transfer_id < ?`
+		}
+		return `SELECT * FROM (SELECT ` + transferCols + ` FROM transfer_parties p CROSS JOIN transfers t ON t.id = p.transfer_id` +
+			` WHERE ` + cond + filter + ` ORDER BY p.transfer_id DESC LIMIT ?) ` + alias
+	}
+	q := indexed(`1`, `sent`) + ` UNION ALL ` + indexed(`0`, `received`) + ` UNION ALL ` +
+		part(`transfers NOT INDEXED`, `seq > `+store.BulkMark(PartiesIndex.Name)+` AND (from_owner_id = ? OR to_owner_id = ?)`, `recent`) +
 		` ORDER BY 1 DESC LIMIT ?`
-	all := append([]any{v.UserID}, args...)
-	all = append(append(all, n, v.UserID, v.UserID), args...)
+	for range 2 {
+		all = append(all, v.UserID)
+		if after != "" {
+			all = append(all, after)
+		}
+		all = append(append(all, args...), n)
+	}
+	all = append(append(all, v.UserID, v.UserID), args...)
 	return q, append(all, n, n)
+}
+
+// PartiesIndex is the bulk index of the customers a transfer leaves from
+// or reaches (SQLite; see store.BulkIndex): transfer_parties, one row per
+// customer, sent = 1 for the sender, and one row only for a transfer
+// between a customer's own accounts.
+var PartiesIndex = store.BulkIndex{
+	Name:   "transfer_parties",
+	Source: "transfers",
+	Fill: []string{
+		`INSERT INTO transfer_parties (owner_id, sent, transfer_id)
+			SELECT from_owner_id, 1, id FROM transfers
+			WHERE seq > ? AND seq <= ? AND from_owner_id IS NOT NULL ORDER BY 1, 3`,
+		`INSERT INTO transfer_parties (owner_id, sent, transfer_id)
+			SELECT to_owner_id, 0, id FROM transfers
+			WHERE seq > ? AND seq <= ? AND to_owner_id IS NOT NULL
+				AND (from_owner_id IS NULL OR from_owner_id <> to_owner_id) ORDER BY 1, 3`,
+	},
 }
 
 type scanner interface{ Scan(dest ...any) error }
