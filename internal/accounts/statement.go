@@ -106,10 +106,7 @@ func (s *Service) Statement(ctx context.Context, owner, accountID string, q Stat
 			}
 			st.Asset = q.Asset
 		}
-		rows, err := tx.Query(ctx, `SELECT p.seq, p.entry_id, e.kind, e.memo, COALESCE(e.reversal_of, ''), p.amount, p.balance_after, p.created_at
-			FROM postings p JOIN entries e ON e.id = p.entry_id
-			WHERE p.account_id = ? AND p.asset = ? AND p.seq > ? AND p.created_at >= ? AND p.created_at < ?
-			ORDER BY p.seq LIMIT ?`, accountID, st.Asset, after, from, to, limit+1)
+		rows, err := tx.Query(ctx, statementQuery(tx.Dialect()), accountID, st.Asset, after, from, to, limit+1)
 		if err != nil {
 			return fmt.Errorf("statement: %w", err)
 		}
@@ -142,6 +139,38 @@ func (s *Service) Statement(ctx context.Context, owner, accountID string, q Stat
 		}
 	}
 	return st, nil
+}
+
+// statementQuery reads the postings of account ?1 in asset ?2 after seq
+// ?3, created in [?4, ?5), oldest first, at most ?6. On PostgreSQL through
+// the index postings_account; on SQLite through the bulk index
+// posting_accounts (PostingsIndex), whose rows all come before the
+// postings past its mark, which are read by seq only (NOT INDEXED).
+func statementQuery(d store.Dialect) string {
+	const cols = `p.seq, p.entry_id, e.kind, e.memo, COALESCE(e.reversal_of, ''), p.amount, p.balance_after, p.created_at`
+	if d != store.SQLite {
+		return `SELECT ` + cols + ` FROM postings p JOIN entries e ON e.id = p.entry_id
+			WHERE p.account_id = ? AND p.asset = ? AND p.seq > ? AND p.created_at >= ? AND p.created_at < ?
+			ORDER BY p.seq LIMIT ?`
+	}
+	return `SELECT * FROM (SELECT ` + cols + ` FROM posting_accounts i CROSS JOIN postings p ON p.seq = i.seq
+			JOIN entries e ON e.id = p.entry_id
+			WHERE i.account_id = ?1 AND i.asset = ?2 AND i.seq > ?3 AND p.created_at >= ?4 AND p.created_at < ?5
+			ORDER BY i.seq LIMIT ?6)
+		UNION ALL SELECT * FROM (SELECT ` + cols + ` FROM postings p NOT INDEXED JOIN entries e ON e.id = p.entry_id
+			WHERE p.seq > max(?3, ` + store.BulkMark(PostingsIndex.Name) + `) AND p.account_id = ?1 AND p.asset = ?2
+				AND p.created_at >= ?4 AND p.created_at < ?5
+			ORDER BY p.seq LIMIT ?6)
+		ORDER BY 1 LIMIT ?6`
+}
+
+// PostingsIndex is the bulk index of each account's postings per asset
+// (SQLite; see store.BulkIndex).
+var PostingsIndex = store.BulkIndex{
+	Name:   "posting_accounts",
+	Source: "postings",
+	Fill: []string{`INSERT INTO posting_accounts (account_id, asset, seq)
+		SELECT account_id, asset, seq FROM postings WHERE seq > ? AND seq <= ? ORDER BY 1, 2, 3`},
 }
 
 func encodeCursor(seq int64) string {

@@ -263,42 +263,24 @@ func (v *verifier) core(context.Context) error {
 	return nil
 }
 
-// postingsByBalance streams the postings of each (account, asset) in the
-// order they changed its balance, checking balance_after against the
-// running sum and the final sum against the cached balance.
+// postingsByBalance streams the postings in the order they were made
+// (seq), checking each balance_after against the running sum of its
+// (account, asset) and each final sum against the cached balance. It
+// keeps one running sum per balance, not per posting, and reads no index:
+// a posting missing from an index still counts.
 func (v *verifier) postingsByBalance(ctx context.Context) error {
-	rows, err := v.tx.Query(ctx, `SELECT account_id, asset, entry_id, amount, balance_after FROM postings ORDER BY account_id, asset, seq`)
+	rows, err := v.tx.Query(ctx, `SELECT account_id, asset, entry_id, amount, balance_after FROM postings ORDER BY seq`)
 	if err != nil {
 		return fmt.Errorf("postings: %w", err)
 	}
 	defer rows.Close()
+	type run struct {
+		running, lastAfter int64
+		broken             bool
+	}
+	runs := map[balKey]*run{}
 	assetSums := map[string]int64{}
 	assetOverflow := map[string]bool{}
-	seen := map[balKey]bool{}
-	var cur balKey
-	var running, lastAfter int64
-	var have, broken bool
-	finish := func() {
-		if !have {
-			return
-		}
-		seen[cur] = true
-		cached, ok := v.cached[cur]
-		switch {
-		case broken:
-			// the running sum overflowed: reported already
-		case !ok && running != 0:
-			v.rep.add(Violation{Rule: RuleBalanceMismatch, Account: cur.account, Asset: cur.asset,
-				Expected: running, Actual: 0, HasValues: true, Detail: "no cached balance"})
-		case ok && cached.Posted != running:
-			v.rep.add(Violation{Rule: RuleBalanceMismatch, Account: cur.account, Asset: cur.asset,
-				Expected: running, Actual: cached.Posted, HasValues: true, Detail: "cached posted balance differs from the sum of postings"})
-		}
-		if cachedPosted := cached.Posted; lastAfter != cachedPosted {
-			v.rep.add(Violation{Rule: RuleLastBalanceAfter, Account: cur.account, Asset: cur.asset,
-				Expected: cachedPosted, Actual: lastAfter, HasValues: true, Detail: "last balance_after differs from the cached posted balance"})
-		}
-	}
 	for rows.Next() {
 		var k balKey
 		var entryID string
@@ -310,9 +292,10 @@ func (v *verifier) postingsByBalance(ctx context.Context) error {
 		if v.rep.Postings%progressEvery == 0 {
 			fmt.Fprintf(v.out, "postings: %d checked\n", v.rep.Postings)
 		}
-		if !have || k != cur {
-			finish()
-			cur, running, broken, have = k, 0, false, true
+		r := runs[k]
+		if r == nil {
+			r = &run{}
+			runs[k] = r
 			if !v.known[k.account] {
 				v.rep.add(Violation{Rule: RuleOrphanPosting, Account: k.account, Asset: k.asset, Entry: entryID, Detail: "no such account"})
 			}
@@ -320,26 +303,42 @@ func (v *verifier) postingsByBalance(ctx context.Context) error {
 		s, ok := money.AddUnits(assetSums[k.asset], amount)
 		assetOverflow[k.asset] = assetOverflow[k.asset] || !ok
 		assetSums[k.asset] = s
-		if broken {
+		if r.broken {
 			continue
 		}
-		if running, ok = money.AddUnits(running, amount); !ok {
-			broken = true
+		if r.running, ok = money.AddUnits(r.running, amount); !ok {
+			r.broken = true
 			v.rep.add(Violation{Rule: ledger.RuleOverflow, Account: k.account, Asset: k.asset, Entry: entryID, Detail: "running balance overflows"})
 			continue
 		}
-		if after != running {
+		if after != r.running {
 			v.rep.add(Violation{Rule: RuleBalanceAfter, Account: k.account, Asset: k.asset, Entry: entryID,
-				Expected: running, Actual: after, HasValues: true})
+				Expected: r.running, Actual: after, HasValues: true})
 		}
-		lastAfter = after
+		r.lastAfter = after
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("postings: %w", err)
 	}
-	finish()
+	for k, r := range runs {
+		cached, ok := v.cached[k]
+		switch {
+		case r.broken:
+			// the running sum overflowed: reported already
+		case !ok && r.running != 0:
+			v.rep.add(Violation{Rule: RuleBalanceMismatch, Account: k.account, Asset: k.asset,
+				Expected: r.running, Actual: 0, HasValues: true, Detail: "no cached balance"})
+		case ok && cached.Posted != r.running:
+			v.rep.add(Violation{Rule: RuleBalanceMismatch, Account: k.account, Asset: k.asset,
+				Expected: r.running, Actual: cached.Posted, HasValues: true, Detail: "cached posted balance differs from the sum of postings"})
+		}
+		if cachedPosted := cached.Posted; r.lastAfter != cachedPosted {
+			v.rep.add(Violation{Rule: RuleLastBalanceAfter, Account: k.account, Asset: k.asset,
+				Expected: cachedPosted, Actual: r.lastAfter, HasValues: true, Detail: "last balance_after differs from the cached posted balance"})
+		}
+	}
 	for k, b := range v.cached {
-		if !seen[k] && (b.Posted != 0) {
+		if runs[k] == nil && (b.Posted != 0) {
 			v.rep.add(Violation{Rule: RuleBalanceMismatch, Account: k.account, Asset: k.asset,
 				Expected: 0, Actual: b.Posted, HasValues: true, Detail: "cached balance without postings"})
 		}

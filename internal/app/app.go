@@ -149,9 +149,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	// HTTP server has drained) it commits what is still queued.
 	a.workers = append(a.workers, a.eng.Run)
 	a.workers = append(a.workers, a.events.Run)
-	// SQLite: the transfers' owners are indexed in bulk, behind the
-	// posting path (transfer.PartiesIndex).
-	a.indexer = store.NewIndexer(db, log, transfer.PartiesIndex)
+	// SQLite: the transfers' owners and the postings' accounts are
+	// indexed in bulk, behind the posting path (store.BulkIndex).
+	a.indexer = store.NewIndexer(db, log, transfer.PartiesIndex, accounts.PostingsIndex)
 	if !opt.ManualIndex {
 		a.workers = append(a.workers, a.indexer.Run)
 	}

@@ -269,12 +269,12 @@ func TestRebind(t *testing.T) {
 	}
 }
 
-// TestTransferPartiesMigration (SQLite): migrating a database that holds
-// transfers to the bulk-indexed transfers keeps every transfer in its
-// order, gives it its parties (one row for a transfer between a
-// customer's own accounts) and sets the mark to the last; migrating back
-// keeps them too.
-func TestTransferPartiesMigration(t *testing.T) {
+// TestBulkIndexMigrations (SQLite): migrating a database that holds
+// transfers and postings to the bulk indexes (migrations 12 and 13) keeps
+// every transfer in its order, gives it its parties (one row for a
+// transfer between a customer's own accounts), indexes every posting and
+// sets both marks to the last row; migrating back keeps them too.
+func TestBulkIndexMigrations(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.Open(t, store.SQLite)
 	exec := func(q string, args ...any) {
@@ -312,8 +312,21 @@ func TestTransferPartiesMigration(t *testing.T) {
 		}
 		return out
 	}
-	if ok, err := db.MigrateDown(ctx); err != nil || !ok {
-		t.Fatalf("down: %v %v", ok, err)
+	down := func() {
+		t.Helper()
+		for range 2 {
+			if ok, err := db.MigrateDown(ctx); err != nil || !ok {
+				t.Fatalf("down: %v %v", ok, err)
+			}
+		}
+	}
+	down()
+	for i, p := range []struct {
+		account string
+		amount  int64
+	}{{"acct_2", 5}, {"acct_1", -5}, {"acct_1", 7}, {"acct_3", -7}} {
+		exec(`INSERT INTO postings (entry_id, idx, account_id, asset, amount, balance_after, created_at)
+			VALUES (?, ?, ?, 'USD', ?, 0, 1)`, fmt.Sprint("ent_", i/2), i%2, p.account, p.amount)
 	}
 	// Inserted out of ID order: the order of insertion is what is kept.
 	insert("trf_3", "usr_a", "usr_b")
@@ -327,12 +340,14 @@ func TestTransferPartiesMigration(t *testing.T) {
 	if got := ids(); fmt.Sprint(got) != fmt.Sprint(before) {
 		t.Fatalf("after up: %v, want %v", got, before)
 	}
-	var parties string
-	var mark, last int64
+	var parties, postings string
+	var mark, last, pmark int64
 	err := db.Read(ctx, func(tx *store.Tx) error {
 		return tx.QueryRow(ctx, `SELECT (SELECT group_concat(owner_id || ':' || sent || ':' || transfer_id, ' ')
 				FROM (SELECT * FROM transfer_parties ORDER BY 1, 2, 3)),
-			`+store.BulkMark("transfer_parties")+`, (SELECT max(seq) FROM transfers)`).Scan(&parties, &mark, &last)
+			`+store.BulkMark("transfer_parties")+`, (SELECT max(seq) FROM transfers),
+			(SELECT group_concat(account_id || ':' || asset || ':' || seq, ' ') FROM (SELECT * FROM posting_accounts ORDER BY 1, 2, 3)),
+			`+store.BulkMark("posting_accounts")).Scan(&parties, &mark, &last, &postings, &pmark)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -340,10 +355,11 @@ func TestTransferPartiesMigration(t *testing.T) {
 	if want := "usr_a:0:trf_1 usr_a:1:trf_2 usr_a:1:trf_3 usr_b:0:trf_3 usr_b:1:trf_4"; parties != want || mark != 4 || last != 4 {
 		t.Fatalf("parties %q up to %d of %d, want %q up to 4", parties, mark, last, want)
 	}
-	insert("trf_5", "usr_b", "usr_a")
-	if ok, err := db.MigrateDown(ctx); err != nil || !ok {
-		t.Fatalf("down again: %v %v", ok, err)
+	if want := "acct_1:USD:2 acct_1:USD:3 acct_2:USD:1 acct_3:USD:4"; postings != want || pmark != 4 {
+		t.Fatalf("posting accounts %q up to %d, want %q up to 4", postings, pmark, want)
 	}
+	insert("trf_5", "usr_b", "usr_a")
+	down()
 	if got, want := ids(), append(before, "trf_5"); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after down: %v, want %v", got, want)
 	}
