@@ -135,7 +135,7 @@ func historyQuery(d store.Dialect) string {
 		// ?5 and ?6 are the statement's fifth and sixth arguments, the
 		// user and MaxScanned, each used in both parts.
 		sent = `SELECT * FROM (SELECT t.id, t.kind, t.status, t.to_account_id, t.to_owner_id, t.asset, t.amount, t.created_at
-			FROM transfer_parties p CROSS JOIN transfers t ON t.id = p.transfer_id
+			FROM transfer_parties p CROSS JOIN transfers t ON t.seq = p.seq
 			WHERE p.owner_id = ?5 AND p.sent = 1 ORDER BY p.transfer_id DESC LIMIT ?6)
 		UNION ALL SELECT * FROM (SELECT id, kind, status, to_account_id, to_owner_id, asset, amount, created_at
 			FROM transfers NOT INDEXED WHERE seq > ` + store.BulkMark("transfer_parties") + ` AND from_owner_id = ?5

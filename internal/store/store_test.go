@@ -343,7 +343,7 @@ func TestBulkIndexMigrations(t *testing.T) {
 	var parties, postings string
 	var mark, last, pmark int64
 	err := db.Read(ctx, func(tx *store.Tx) error {
-		return tx.QueryRow(ctx, `SELECT (SELECT group_concat(owner_id || ':' || sent || ':' || transfer_id, ' ')
+		return tx.QueryRow(ctx, `SELECT (SELECT group_concat(owner_id || ':' || sent || ':' || transfer_id || ':' || seq, ' ')
 				FROM (SELECT * FROM transfer_parties ORDER BY 1, 2, 3)),
 			`+store.BulkMark("transfer_parties")+`, (SELECT max(seq) FROM transfers),
 			(SELECT group_concat(account_id || ':' || asset || ':' || seq, ' ') FROM (SELECT * FROM posting_accounts ORDER BY 1, 2, 3)),
@@ -352,7 +352,7 @@ func TestBulkIndexMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "usr_a:0:trf_1 usr_a:1:trf_2 usr_a:1:trf_3 usr_b:0:trf_3 usr_b:1:trf_4"; parties != want || mark != 4 || last != 4 {
+	if want := "usr_a:0:trf_1:2 usr_a:1:trf_2:3 usr_a:1:trf_3:1 usr_b:0:trf_3:1 usr_b:1:trf_4:4"; parties != want || mark != 4 || last != 4 {
 		t.Fatalf("parties %q up to %d of %d, want %q up to 4", parties, mark, last, want)
 	}
 	if want := "acct_1:USD:2 acct_1:USD:3 acct_2:USD:1 acct_3:USD:4"; postings != want || pmark != 4 {

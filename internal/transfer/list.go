@@ -190,7 +190,7 @@ func listQuery(d store.Dialect, v Viewer, where []string, args []any, after stri
 		if after != "" {
 			cond += ` AND p.transfer_id < ?`
 		}
-		return `SELECT * FROM (SELECT ` + transferCols + ` FROM transfer_parties p CROSS JOIN transfers t ON t.id = p.transfer_id` +
+		return `SELECT * FROM (SELECT ` + transferCols + ` FROM transfer_parties p CROSS JOIN transfers t ON t.seq = p.seq` +
 			` WHERE ` + cond + filter + ` ORDER BY p.transfer_id DESC LIMIT ?) ` + alias
 	}
 	q := indexed(`1`, `sent`) + ` UNION ALL ` + indexed(`0`, `received`) + ` UNION ALL ` +
@@ -215,11 +215,11 @@ var PartiesIndex = store.BulkIndex{
 	Name:   "transfer_parties",
 	Source: "transfers",
 	Fill: []string{
-		`INSERT INTO transfer_parties (owner_id, sent, transfer_id)
-			SELECT from_owner_id, 1, id FROM transfers
+		`INSERT INTO transfer_parties (owner_id, sent, transfer_id, seq)
+			SELECT from_owner_id, 1, id, seq FROM transfers
 			WHERE seq > ? AND seq <= ? AND from_owner_id IS NOT NULL ORDER BY 1, 3`,
-		`INSERT INTO transfer_parties (owner_id, sent, transfer_id)
-			SELECT to_owner_id, 0, id FROM transfers
+		`INSERT INTO transfer_parties (owner_id, sent, transfer_id, seq)
+			SELECT to_owner_id, 0, id, seq FROM transfers
 			WHERE seq > ? AND seq <= ? AND to_owner_id IS NOT NULL
 				AND (from_owner_id IS NULL OR from_owner_id <> to_owner_id) ORDER BY 1, 3`,
 	},

@@ -66,11 +66,12 @@ CREATE UNIQUE INDEX transfers_one_reversal ON transfers (reverses_id)
 -- owner_id sent (1) or received (0) transfer_id; a transfer between a
 -- customer's own accounts has one row, sent. Keyed so that what a
 -- customer sent (the fraud rules' history) and what they received are
--- each one range, newest last.
+-- each one range, newest last; seq finds the transfer's row directly.
 CREATE TABLE transfer_parties (
     owner_id    TEXT    NOT NULL,
     sent        INTEGER NOT NULL CHECK (sent IN (0, 1)),
     transfer_id TEXT    NOT NULL,
+    seq         INTEGER NOT NULL, -- transfers.seq
     PRIMARY KEY (owner_id, sent, transfer_id)
 ) WITHOUT ROWID;
 
@@ -79,10 +80,10 @@ CREATE TABLE index_marks (
     name TEXT    PRIMARY KEY,
     upto INTEGER NOT NULL CHECK (upto >= 0)
 );
-INSERT INTO transfer_parties (owner_id, transfer_id, sent)
-    SELECT from_owner_id, id, 1 FROM transfers WHERE from_owner_id IS NOT NULL;
-INSERT INTO transfer_parties (owner_id, transfer_id, sent)
-    SELECT to_owner_id, id, 0 FROM transfers
+INSERT INTO transfer_parties (owner_id, sent, transfer_id, seq)
+    SELECT from_owner_id, 1, id, seq FROM transfers WHERE from_owner_id IS NOT NULL;
+INSERT INTO transfer_parties (owner_id, sent, transfer_id, seq)
+    SELECT to_owner_id, 0, id, seq FROM transfers
     WHERE to_owner_id IS NOT NULL AND (from_owner_id IS NULL OR from_owner_id <> to_owner_id);
 INSERT INTO index_marks (name, upto) VALUES ('transfer_parties', (SELECT COALESCE(max(seq), 0) FROM transfers));
 
