@@ -263,13 +263,20 @@ func (v *verifier) core(context.Context) error {
 	return nil
 }
 
-// postingsByBalance streams the postings in the order they were made
-// (seq), checking each balance_after against the running sum of its
-// (account, asset) and each final sum against the cached balance. It
-// keeps one running sum per balance, not per posting, and reads no index:
-// a posting missing from an index still counts.
+// postingsByBalance streams the postings, those of each (account, asset)
+// in the order they were made (seq), checking each balance_after against
+// the running sum of its balance and each final sum against the cached
+// balance; it keeps one running sum per balance. On PostgreSQL they come
+// by balance, through the index postings_account; on SQLite, whose
+// account index is a table filled behind the postings (PostingsIndex), in
+// seq order straight from the table, so that a posting missing from that
+// table still counts and nothing is sorted.
 func (v *verifier) postingsByBalance(ctx context.Context) error {
-	rows, err := v.tx.Query(ctx, `SELECT account_id, asset, entry_id, amount, balance_after FROM postings ORDER BY seq`)
+	order := `account_id, asset, seq`
+	if v.tx.Dialect() == store.SQLite {
+		order = `seq`
+	}
+	rows, err := v.tx.Query(ctx, `SELECT account_id, asset, entry_id, amount, balance_after FROM postings ORDER BY `+order)
 	if err != nil {
 		return fmt.Errorf("postings: %w", err)
 	}
