@@ -149,9 +149,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	// HTTP server has drained) it commits what is still queued.
 	a.workers = append(a.workers, a.eng.Run)
 	a.workers = append(a.workers, a.events.Run)
-	// SQLite: the transfers' owners and the postings' accounts are
-	// indexed in bulk, behind the posting path (store.BulkIndex).
-	a.indexer = store.NewIndexer(db, log, transfer.PartiesIndex, accounts.PostingsIndex)
+	// SQLite: the transfers' owners, the postings' accounts and the audit
+	// events' actors are indexed in bulk, behind the posting path
+	// (store.BulkIndex).
+	a.indexer = store.NewIndexer(db, log, transfer.PartiesIndex, accounts.PostingsIndex, audit.ActorsIndex)
 	if !opt.ManualIndex {
 		a.workers = append(a.workers, a.indexer.Run)
 	}

@@ -77,11 +77,13 @@ func List(ctx context.Context, tx *store.Tx, f Filter) (Page, error) {
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	var cursor int64
 	if f.Cursor != "" {
 		pos, err := strconv.ParseInt(f.Cursor, 10, 64)
 		if err != nil || pos < 1 {
 			return Page{}, fault.Invalidf("cursor", "invalid", "cursor is not one this API returned")
 		}
+		cursor = pos
 		add("pos < ?", pos)
 	}
 	for _, v := range []struct{ field, value string }{{"actor_id", f.ActorID}, {"target_id", f.TargetID}} {
@@ -129,12 +131,7 @@ func List(ctx context.Context, tx *store.Tx, f Filter) (Page, error) {
 		}
 		add("at < ?", store.Micros(f.To))
 	}
-	q := `SELECT ` + entryColumns + ` FROM audit_events`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY pos DESC LIMIT ?`
-	args = append(args, limit+1)
+	q, args := listQuery(tx.Dialect(), f.ActorID, cursor, where, args, limit+1)
 
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
@@ -159,6 +156,46 @@ func List(ctx context.Context, tx *store.Tx, f Filter) (Page, error) {
 		return Page{}, fmt.Errorf("list audit events: %w", err)
 	}
 	return page, nil
+}
+
+// listQuery returns List's query: the first n events, newest first, that
+// match where (conditions ANDed, with args, among them actor_id = actor
+// and pos < cursor when set). On SQLite an actor's events are read through
+// the bulk index audit_actors (ActorsIndex) up to its mark, newest first
+// through its range and cut to n, and the events past the mark, read by
+// pos only (NOT INDEXED); on PostgreSQL, and without an actor, with one
+// scan.
+func listQuery(d store.Dialect, actor string, cursor int64, where []string, args []any, n int) (string, []any) {
+	filter := ""
+	if len(where) > 0 {
+		filter = ` AND ` + strings.Join(where, " AND ")
+	}
+	if actor == "" || d != store.SQLite {
+		return `SELECT ` + entryColumns + ` FROM audit_events WHERE true` + filter + ` ORDER BY pos DESC LIMIT ?`, append(args, n)
+	}
+	cond := `i.actor = ?`
+	all := []any{actor}
+	if cursor > 0 {
+		cond += ` AND i.event_pos < ?`
+		all = append(all, cursor)
+	}
+	all = append(append(all, args...), n)
+	all = append(append(all, args...), n, n)
+	return `SELECT * FROM (SELECT ` + entryColumns + ` FROM audit_actors i CROSS JOIN audit_events ON audit_events.pos = i.event_pos
+			WHERE ` + cond + filter + ` ORDER BY i.event_pos DESC LIMIT ?)
+		UNION ALL SELECT * FROM (SELECT ` + entryColumns + ` FROM audit_events NOT INDEXED
+			WHERE pos > ` + store.BulkMark(ActorsIndex.Name) + filter + ` ORDER BY pos DESC LIMIT ?)
+		ORDER BY 1 DESC LIMIT ?`, all
+}
+
+// ActorsIndex is the bulk index of each audit event's actor (SQLite; see
+// store.BulkIndex).
+var ActorsIndex = store.BulkIndex{
+	Name:   "audit_actors",
+	Source: "audit_events",
+	Key:    "pos",
+	Fill: []string{`INSERT INTO audit_actors (actor, event_pos)
+		SELECT actor_id, pos FROM audit_events WHERE pos > ? AND pos <= ? ORDER BY 1, 2`},
 }
 
 // Get returns one event; a missing or malformed ID is a fault.NotFound error.

@@ -44,10 +44,11 @@ var bulkIndexMaxRows int64 = 20_000
 type BulkIndex struct {
 	// Name is the index's row in index_marks.
 	Name string
-	// Source is the table it follows; its seq is an INTEGER PRIMARY KEY.
-	Source string
+	// Source is the table it follows, and Key its INTEGER PRIMARY KEY
+	// column ("seq" when empty), which orders its rows.
+	Source, Key string
 	// Fill are the statements that copy the source rows with
-	// from < seq <= to into the index: each takes the arguments from, to.
+	// from < Key <= to into the index: each takes the arguments from, to.
 	Fill []string
 }
 
@@ -119,8 +120,12 @@ func (ix *Indexer) CatchUp(ctx context.Context) error {
 // and moves the mark; more reports that rows are left.
 func (ix *Indexer) round(ctx context.Context, b BulkIndex) (more bool, err error) {
 	err = ix.db.Write(ctx, func(tx *Tx) error {
+		key := b.Key
+		if key == "" {
+			key = "seq"
+		}
 		var from, last int64
-		if err := tx.QueryRow(ctx, `SELECT upto, (SELECT COALESCE(max(seq), 0) FROM `+b.Source+`)
+		if err := tx.QueryRow(ctx, `SELECT upto, (SELECT COALESCE(max(`+key+`), 0) FROM `+b.Source+`)
 			FROM index_marks WHERE name = ?`, b.Name).Scan(&from, &last); err != nil {
 			return fmt.Errorf("bulk index %s: read mark: %w", b.Name, err)
 		}

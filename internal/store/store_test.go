@@ -270,10 +270,11 @@ func TestRebind(t *testing.T) {
 }
 
 // TestBulkIndexMigrations (SQLite): migrating a database that holds
-// transfers and postings to the bulk indexes (migrations 12 and 13) keeps
-// every transfer in its order, gives it its parties (one row for a
-// transfer between a customer's own accounts), indexes every posting and
-// sets both marks to the last row; migrating back keeps them too.
+// transfers, postings and audit events to the bulk indexes (migrations 12
+// to 14) keeps every transfer in its order, gives it its parties (one row
+// for a transfer between a customer's own accounts), indexes every posting
+// and event and sets the marks to the last row; migrating back keeps them
+// too.
 func TestBulkIndexMigrations(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.Open(t, store.SQLite)
@@ -314,7 +315,7 @@ func TestBulkIndexMigrations(t *testing.T) {
 	}
 	down := func() {
 		t.Helper()
-		for range 2 {
+		for range 3 {
 			if ok, err := db.MigrateDown(ctx); err != nil || !ok {
 				t.Fatalf("down: %v %v", ok, err)
 			}
@@ -327,6 +328,10 @@ func TestBulkIndexMigrations(t *testing.T) {
 	}{{"acct_2", 5}, {"acct_1", -5}, {"acct_1", 7}, {"acct_3", -7}} {
 		exec(`INSERT INTO postings (entry_id, idx, account_id, asset, amount, balance_after, created_at)
 			VALUES (?, ?, ?, 'USD', ?, 0, 1)`, fmt.Sprint("ent_", i/2), i%2, p.account, p.amount)
+	}
+	for i, actor := range []string{"usr_b", "usr_a", "usr_b"} {
+		exec(`INSERT INTO audit_events (id, at, actor_kind, actor_id, action, target_type, target_id, request_id, ip, details)
+			VALUES (?, 1, 'user', ?, 'auth.login', 'user', ?, '', '', '{}')`, fmt.Sprint("aud_", i), actor, actor)
 	}
 	// Inserted out of ID order: the order of insertion is what is kept.
 	insert("trf_3", "usr_a", "usr_b")
@@ -357,6 +362,18 @@ func TestBulkIndexMigrations(t *testing.T) {
 	}
 	if want := "acct_1:USD:2 acct_1:USD:3 acct_2:USD:1 acct_3:USD:4"; postings != want || pmark != 4 {
 		t.Fatalf("posting accounts %q up to %d, want %q up to 4", postings, pmark, want)
+	}
+	var actors string
+	var amark int64
+	err = db.Read(ctx, func(tx *store.Tx) error {
+		return tx.QueryRow(ctx, `SELECT (SELECT group_concat(actor || ':' || event_pos, ' ') FROM (SELECT * FROM audit_actors ORDER BY 1, 2)),
+			`+store.BulkMark("audit_actors")).Scan(&actors, &amark)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "usr_a:2 usr_b:1 usr_b:3"; actors != want || amark != 3 {
+		t.Fatalf("audit actors %q up to %d, want %q up to 3", actors, amark, want)
 	}
 	insert("trf_5", "usr_b", "usr_a")
 	down()
