@@ -102,48 +102,73 @@ func (ix *Indexer) CatchUp(ctx context.Context) error {
 	if ix.db.dialect != SQLite {
 		return nil
 	}
-	for _, b := range ix.indexes {
-		for {
-			more, err := ix.round(ctx, b)
-			if err != nil {
-				return err
-			}
-			if !more {
-				break
-			}
+	for {
+		more, err := ix.round(ctx)
+		if err != nil || !more {
+			return err
 		}
 	}
-	return nil
 }
 
-// round copies at most bulkIndexMaxRows rows of b's source past its mark
-// and moves the mark; more reports that rows are left.
-func (ix *Indexer) round(ctx context.Context, b BulkIndex) (more bool, err error) {
+// round copies, for every index, at most bulkIndexMaxRows rows of its
+// source past its mark and moves the marks, all in one transaction (one
+// commit and one WAL sync for the lot); more reports that rows are left.
+// Whether any index is behind is read first, so that an idle round does
+// not take the writer.
+func (ix *Indexer) round(ctx context.Context) (more bool, err error) {
+	behind := false
+	err = ix.db.Read(ctx, func(tx *Tx) error {
+		spans, err := ix.spans(ctx, tx)
+		for _, sp := range spans {
+			behind = behind || sp.last > sp.from
+		}
+		return err
+	})
+	if err != nil || !behind {
+		return false, err
+	}
 	err = ix.db.Write(ctx, func(tx *Tx) error {
+		more = false
+		spans, err := ix.spans(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for i, b := range ix.indexes {
+			sp := spans[i]
+			if sp.last <= sp.from {
+				continue
+			}
+			to := min(sp.last, sp.from+bulkIndexMaxRows)
+			for _, q := range b.Fill {
+				if _, err := tx.Exec(ctx, q, sp.from, to); err != nil {
+					return fmt.Errorf("bulk index %s: fill: %w", b.Name, err)
+				}
+			}
+			if _, err := tx.Exec(ctx, `UPDATE index_marks SET upto = ? WHERE name = ?`, to, b.Name); err != nil {
+				return fmt.Errorf("bulk index %s: move mark: %w", b.Name, err)
+			}
+			more = more || to < sp.last
+		}
+		return nil
+	})
+	return more, err
+}
+
+// span is what an index holds (up to from) and the last row of its source.
+type span struct{ from, last int64 }
+
+// spans reads the span of every index in tx.
+func (ix *Indexer) spans(ctx context.Context, tx *Tx) ([]span, error) {
+	out := make([]span, len(ix.indexes))
+	for i, b := range ix.indexes {
 		key := b.Key
 		if key == "" {
 			key = "seq"
 		}
-		var from, last int64
 		if err := tx.QueryRow(ctx, `SELECT upto, (SELECT COALESCE(max(`+key+`), 0) FROM `+b.Source+`)
-			FROM index_marks WHERE name = ?`, b.Name).Scan(&from, &last); err != nil {
-			return fmt.Errorf("bulk index %s: read mark: %w", b.Name, err)
+			FROM index_marks WHERE name = ?`, b.Name).Scan(&out[i].from, &out[i].last); err != nil {
+			return nil, fmt.Errorf("bulk index %s: read mark: %w", b.Name, err)
 		}
-		if last <= from {
-			more = false
-			return nil
-		}
-		to := min(last, from+bulkIndexMaxRows)
-		for _, q := range b.Fill {
-			if _, err := tx.Exec(ctx, q, from, to); err != nil {
-				return fmt.Errorf("bulk index %s: fill: %w", b.Name, err)
-			}
-		}
-		if _, err := tx.Exec(ctx, `UPDATE index_marks SET upto = ? WHERE name = ?`, to, b.Name); err != nil {
-			return fmt.Errorf("bulk index %s: move mark: %w", b.Name, err)
-		}
-		more = to < last
-		return nil
-	})
-	return more, err
+	}
+	return out, nil
 }
