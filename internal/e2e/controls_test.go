@@ -12,7 +12,7 @@ import (
 	"github.com/fiscus/fiscus/internal/authz"
 	"github.com/fiscus/fiscus/internal/client"
 	"github.com/fiscus/fiscus/internal/outbox"
-	"github.com/fiscus/fiscus/internal/store"
+	"github.com/fiscus/fiscus/internal/store/storetest"
 	"github.com/fiscus/fiscus/internal/testapp"
 )
 
@@ -545,25 +545,7 @@ func TestStepUpForLargeTransfers(t *testing.T) {
 // aggregate, in order.
 func wantEvents(t *testing.T, env *testapp.Env, aggregateID string, want ...string) {
 	t.Helper()
-	var got []string
-	err := env.App.DB().Read(ctx, func(tx *store.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT type FROM `+outbox.Table+` WHERE aggregate_id = ? ORDER BY pos`, aggregateID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				return err
-			}
-			got = append(got, s)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := storetest.Column[string](t, env.App.DB(), `SELECT type FROM `+outbox.Table+` WHERE aggregate_id = ? ORDER BY pos`, aggregateID)
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("events of %s: %v, want %v", aggregateID, got, want)
 	}

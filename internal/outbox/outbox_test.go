@@ -758,27 +758,7 @@ func TestPruneKeepsUndeliveredEvents(t *testing.T) {
 
 		remaining := func() []int64 {
 			t.Helper()
-			var out []int64
-			err := db.Read(ctx, func(tx *store.Tx) error {
-				out = out[:0]
-				rows, err := tx.Query(ctx, `SELECT COALESCE(seq, 0) FROM outbox_events ORDER BY pos`)
-				if err != nil {
-					return err
-				}
-				defer rows.Close()
-				for rows.Next() {
-					var s int64
-					if err := rows.Scan(&s); err != nil {
-						return err
-					}
-					out = append(out, s)
-				}
-				return rows.Err()
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return out
+			return storetest.Column[int64](t, db, `SELECT COALESCE(seq, 0) FROM outbox_events ORDER BY pos`)
 		}
 		prune := func(p *outbox.Dispatcher, before time.Time, want int) {
 			t.Helper()

@@ -292,26 +292,7 @@ func TestBulkIndexMigrations(t *testing.T) {
 	}
 	ids := func() []string {
 		t.Helper()
-		var out []string
-		err := db.Read(ctx, func(tx *store.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT id FROM transfers ORDER BY rowid`)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var s string
-				if err := rows.Scan(&s); err != nil {
-					return err
-				}
-				out = append(out, s)
-			}
-			return rows.Err()
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return storetest.Column[string](t, db, `SELECT id FROM transfers ORDER BY rowid`)
 	}
 	down := func() {
 		t.Helper()

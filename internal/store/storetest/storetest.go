@@ -126,3 +126,30 @@ func postgresSchema(t testing.TB) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// Column reads the one column of query's rows, in order, failing t on any
+// error.
+func Column[T any](t testing.TB, db *store.DB, query string, args ...any) []T {
+	t.Helper()
+	var out []T
+	err := db.Read(context.Background(), func(tx *store.Tx) error {
+		out = out[:0]
+		rows, err := tx.Query(context.Background(), query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v T
+			if err := rows.Scan(&v); err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
