@@ -515,22 +515,7 @@ func TestClaimsAndRows(t *testing.T) {
 		if got := e.balance(a.ID, usd).Posted; got != 6_00 {
 			t.Errorf("a = %d, want 6.00 (four payments of 1.00)", got)
 		}
-		var keys []string
-		must(t, db.Read(ctx, func(tx *store.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT key FROM test_claims ORDER BY key`)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var k string
-				if err := rows.Scan(&k); err != nil {
-					return err
-				}
-				keys = append(keys, k)
-			}
-			return rows.Err()
-		}))
+		keys := storetest.Column[string](t, db, `SELECT key FROM test_claims ORDER BY key`)
 		if got, want := keys, []string{"k1", "k2", "k3", "r1", "r2", "r3", "taken"}; !equal(got, want) {
 			t.Errorf("rows %v, want %v", got, want)
 		}
